@@ -9,6 +9,7 @@ their text output. Cells marked `#| hide` (or `#| include: false`) are left out,
 import json
 import re
 import sys
+from configparser import ConfigParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,16 @@ def _hidden(directives):
     return any(d in ('hide', 'include: false', 'echo: false') or d.startswith('default_exp') for d in directives)
 
 
+def _docs_url():
+    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT / 'settings.ini', encoding='utf-8')
+    return cfg['DEFAULT']['doc_host'] + cfg['DEFAULT']['doc_baseurl']
+
+
+def _link_to_docs(markdown):
+    "Relative notebook links work on the docs site, not on a README: point them at the site's pages."
+    return re.sub(r'\]\(([\w-]+)\.ipynb(#[^)]*)?\)', lambda m: f'](' + _docs_url() + f'/{m.group(1)}.html{m.group(2) or ""})', markdown)
+
+
 def _output_text(output):
     if output.get('output_type') == 'stream': return ''.join(output['text'])
     return ''.join(output.get('data', {}).get('text/plain', ''))
@@ -39,7 +50,7 @@ def render(notebook=NOTEBOOK):
     for cell in cells:
         source = ''.join(cell['source'])
         if cell['cell_type'] == 'markdown':
-            parts.append(source.strip('\n'))
+            parts.append(_link_to_docs(source.strip('\n')))
             continue
         directives, code = _split_directives(source)
         if cell['cell_type'] != 'code' or _hidden(directives) or not code: continue
