@@ -7,11 +7,12 @@ __version__ = "0.1.0"
 __all__ = []
 
 # %% ../nbs/index.ipynb #3d3c2211
-from . import elbo, model, losses, schedule, config
+from . import elbo, model, losses, schedule, config, data
 from .elbo import *
 from .model import *
 from .losses import *
 from .schedule import *
 from .config import *
+from .data import *
 
-__all__ = [*elbo.__all__, *model.__all__, *losses.__all__, *schedule.__all__, *config.__all__]
+__all__ = [*elbo.__all__, *model.__all__, *losses.__all__, *schedule.__all__, *config.__all__, *data.__all__]
