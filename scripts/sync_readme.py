@@ -39,8 +39,12 @@ def _link_to_docs(markdown):
 
 
 def _output_text(output):
+    "Printed text and a cell's value; pictures and widgets (display_data) have no plain-text form worth showing."
     if output.get('output_type') == 'stream': return ''.join(output['text'])
-    return ''.join(output.get('data', {}).get('text/plain', ''))
+    data = output.get('data', {})
+    if output.get('output_type') == 'execute_result' and not any(k.startswith('image/') for k in data):
+        return ''.join(data.get('text/plain', ''))
+    return ''
 
 
 def render(notebook=NOTEBOOK):

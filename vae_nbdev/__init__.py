@@ -6,13 +6,16 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #3d3c2211
-from . import elbo, model, losses, schedule, config, data
+# %% ../nbs/index.ipynb #7a8fe387
+from . import elbo, model, losses, schedule, config, data, train, evaluate, viz
 from .elbo import *
 from .model import *
 from .losses import *
 from .schedule import *
 from .config import *
 from .data import *
+from .train import *
+from .evaluate import *
+from .viz import *
 
-__all__ = [*elbo.__all__, *model.__all__, *losses.__all__, *schedule.__all__, *config.__all__, *data.__all__]
+__all__ = [name for module in (elbo, model, losses, schedule, config, data, train, evaluate, viz) for name in module.__all__]
