@@ -7,7 +7,7 @@ __all__ = ['LR_FLOOR', 'CHECKPOINT_FORMAT', 'CHECK_EVERY', 'HISTORY_COLUMNS', 'g
            'evaluate_elbo', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'load_model', 'NonFiniteLossError',
            'fit']
 
-# %% ../nbs/06_train.ipynb #f6ad92eb
+# %% ../nbs/06_train.ipynb #c5cf19ce
 import math, os, random, tempfile, time
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +23,7 @@ from .losses import compute_elbo
 from .schedule import beta_schedule
 from .config import VAEConfig, MODEL_FIELDS, build_model
 
-# %% ../nbs/06_train.ipynb #a450234c
+# %% ../nbs/06_train.ipynb #82220192
 def _device_available(dev:torch.device)->bool:
     "Whether `dev` can be used on this machine."
     if dev.type == 'cpu': return True
@@ -56,7 +56,7 @@ def get_device(name:Union[str, torch.device, None]=None, # "cpu", "cuda", "cuda:
                          "Pass one of those, or device=None to pick the best available.")
     return dev
 
-# %% ../nbs/06_train.ipynb #259c91fc
+# %% ../nbs/06_train.ipynb #9623f824
 def set_seed(seed:int, # a non-negative integer
             )->None:
     "Seed Python's `random`, NumPy's global generator and PyTorch (CPU and all GPUs)."
@@ -64,7 +64,7 @@ def set_seed(seed:int, # a non-negative integer
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
     random.seed(int(seed)); np.random.seed(int(seed)); torch.manual_seed(int(seed))
 
-# %% ../nbs/06_train.ipynb #0bff88ee
+# %% ../nbs/06_train.ipynb #5061bdcf
 def _rng_state()->dict:
     "The states of Python's, NumPy's and PyTorch's (CPU, CUDA) global generators."
     kind, keys, pos, has_gauss, cached = np.random.get_state()
@@ -82,7 +82,7 @@ def _set_rng_state(st:dict):
     np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['cached_gaussian']))
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
 
-# %% ../nbs/06_train.ipynb #98e38b3c
+# %% ../nbs/06_train.ipynb #916bcdef
 LR_FLOOR = 0.01  # the cosine schedule ends at LR_FLOOR * lr
 
 def cosine_lr(step:int, # optimizer steps taken so far, t >= 0
@@ -95,13 +95,13 @@ def cosine_lr(step:int, # optimizer steps taken so far, t >= 0
     frac = min(step, total_steps) / total_steps
     return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
 
-# %% ../nbs/06_train.ipynb #68b3ddfc
+# %% ../nbs/06_train.ipynb #de628d31
 def _make_scheduler(opt:torch.optim.Optimizer, lr_schedule:str, total_steps:int):
     "A LambdaLR for the cosine schedule, or None for a constant rate."
     if lr_schedule == 'constant': return None
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: cosine_lr(t, total_steps))
 
-# %% ../nbs/06_train.ipynb #72946051
+# %% ../nbs/06_train.ipynb #f1dcf3d6
 def _adam(params, lr:float, fused:Optional[bool]=None)->torch.optim.Adam:
     "Adam with the fused kernel when `fused` is None (if supported) or True (required)."
     params = list(params)
@@ -111,7 +111,7 @@ def _adam(params, lr:float, fused:Optional[bool]=None)->torch.optim.Adam:
             if fused: raise ValueError(f"fused=True is not supported here ({e}); use fused=None or False.") from None
     return torch.optim.Adam(params, lr=lr)
 
-# %% ../nbs/06_train.ipynb #b5aa5c1e
+# %% ../nbs/06_train.ipynb #b899e0f3
 def _as_batch(x, device):
     "A (B, D) tensor on `device` from a batch that may be an (x, y) pair or images (B, 1, H, W)."
     if isinstance(x, (tuple, list)): x = x[0]
@@ -140,7 +140,7 @@ def evaluate_elbo(model:VAE, # the model to evaluate (its mode is restored after
     recon, kl = (tot / n).tolist()
     return {'loss': recon + kl, 'recon': recon, 'kl': kl}
 
-# %% ../nbs/06_train.ipynb #48db7fd2
+# %% ../nbs/06_train.ipynb #237fa733
 def _atomic_torch_save(obj, path:Path):
     "torch.save `obj` to `path` via a synced temporary file in the same directory and an atomic os.replace."
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +161,7 @@ def _atomic_torch_save(obj, path:Path):
         finally: os.close(dfd)
     except OSError: pass
 
-# %% ../nbs/06_train.ipynb #d34d5a0e
+# %% ../nbs/06_train.ipynb #b61c7006
 CHECKPOINT_FORMAT = 1
 _CHECKPOINT_KEYS = ('model', 'optimizer', 'scheduler', 'config', 'epoch', 'step', 'history', 'rng', 'data')
 
@@ -191,7 +191,7 @@ def save_checkpoint(path:Union[str, Path], # file to write (its directory is cre
     _atomic_torch_save(ck, path)
     return path
 
-# %% ../nbs/06_train.ipynb #75c68ea4
+# %% ../nbs/06_train.ipynb #9abf23dd
 class CheckpointError(RuntimeError):
     "A checkpoint file exists but cannot be used (truncated, corrupt, or not a vae_nbdev checkpoint)."
 
@@ -216,7 +216,7 @@ def load_checkpoint(path:Union[str, Path], # a file written by `save_checkpoint`
                                       "of vae_nbdev's save_checkpoint. Train again to make a complete one.")
     return ck
 
-# %% ../nbs/06_train.ipynb #b9f939e5
+# %% ../nbs/06_train.ipynb #7a7f115b
 def load_model(path:Union[str, Path], # a checkpoint file
                device:Union[str, torch.device, None]='cpu', # where to put the model (see `get_device`)
               )->VAE: # the trained model, in eval mode
@@ -226,7 +226,7 @@ def load_model(path:Union[str, Path], # a checkpoint file
     model.load_state_dict(ck['model'])
     return model.to(get_device(device)).eval()
 
-# %% ../nbs/06_train.ipynb #cec25d15
+# %% ../nbs/06_train.ipynb #9913ad67
 CHECK_EVERY = 10  # steps between finiteness checks / progress-bar updates
 
 class NonFiniteLossError(FloatingPointError):
@@ -252,7 +252,7 @@ def _loss_fn(model:VAE, compile:bool=False):
         return recon + beta * kl
     return loss
 
-# %% ../nbs/06_train.ipynb #06d13940
+# %% ../nbs/06_train.ipynb #096a54a2
 def _check_losses(losses:Tensor, lo:int, hi:int, run:SimpleNamespace)->Tensor:
     "Sum of losses[lo:hi], or NonFiniteLossError naming the first non-finite one."
     window = losses[lo:hi]
@@ -297,7 +297,7 @@ def _train_epoch(model, opt, sched, batches, loss_fn, run:SimpleNamespace, pb=No
     run.beta = beta
     return total.item() / (i + 1)
 
-# %% ../nbs/06_train.ipynb #2874c80c
+# %% ../nbs/06_train.ipynb #eeb6ef6d
 def _run_config(model, cfg, train, **kw)->VAEConfig:
     "The run's VAEConfig: `cfg` (or defaults) updated with fit's arguments and the model's architecture."
     base = VAEConfig.from_any(cfg)
@@ -320,7 +320,7 @@ def _check_resume(saved:dict, new:VAEConfig, path):
                              f"{f}={saved.get(f)!r}. Pass the checkpoint's value to continue the same run "
                              "(load_checkpoint(path)['config'] lists them), or start a new run without resume=True.")
 
-# %% ../nbs/06_train.ipynb #a43c1bff
+# %% ../nbs/06_train.ipynb #47335d69
 def _split_data(data):
     "The (train, test) iterables of a DataBundle-like object or a pair."
     if hasattr(data, 'train') and hasattr(data, 'test'): return data.train, data.test
@@ -342,7 +342,7 @@ HISTORY_COLUMNS = ('epoch', 'train_loss', 'test_loss', 'recon', 'kl', 'beta', 's
 def _row(rec:dict)->list:
     return [str(rec['epoch'])] + [f"{rec[k]:.2f}" for k in HISTORY_COLUMNS[1:5]] + [f"{rec['beta']:.3g}", f"{rec['seconds']:.1f}"]
 
-# %% ../nbs/06_train.ipynb #bdbcbe97
+# %% ../nbs/06_train.ipynb #5330c609
 def fit(model:VAE, # the model to train (moved to `device`, trained in place)
         data, # a DataBundle from get_data, any object with .train/.test batch iterables, or a (train, test) pair
         epochs:int, # total number of epochs of the run (with resume=True: train up to this many)
