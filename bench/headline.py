@@ -21,7 +21,7 @@ import torch
 from vae_nbdev.config import VAEConfig, build_model
 from vae_nbdev.data import get_data
 from vae_nbdev.evaluate import evaluate_model, format_report
-from vae_nbdev.train import fit, load_model
+from vae_nbdev.train import evaluate_elbo, fit, load_checkpoint, load_model
 
 HERE = Path(__file__).resolve().parent
 RECIPE = VAEConfig(input_dim=784, hidden_dim=200, latent_dim=50, n_layers=2, activation='tanh', recon_loss='bce',
@@ -49,6 +49,12 @@ def evaluate(root, out, k, n, threads):
     x = data.test.x[:n] if n else data.test.x
     report = evaluate_model(model, x, k=k, batch_size=25, progress=True)
     report['nll'] = -report['iwae']
+    history = load_checkpoint(out / 'checkpoint.pt')['history']
+    report['epochs'] = len(history)
+    report['train_minutes'] = sum(h['seconds'] for h in history) / 60
+    # A cheap fingerprint the docs can recompute from the checkpoint and the shipped sample, with no full MNIST:
+    # the seeded one-sample ELBO on the sample's 2,000 test digits.
+    report['sample_test_elbo'] = -evaluate_elbo(model, get_data('sample', binarize='dynamic', bs=1000).test)['loss']
     report['command'] = 'python bench/headline.py'
     print(format_report(report))
     print(f"test NLL (IWAE, k={k}, n={report['n']}): {report['nll']:.2f} nats")
