@@ -170,7 +170,9 @@ def train_parser()->argparse.ArgumentParser:
                    help="PyTorch CPU threads; 0: PyTorch's default, one per core (default: 1: a model this small trains "
                         "fastest on one thread, and other programs on the machine slow it down least)")
     r.add_argument('--quiet', action='store_true', help='no progress bar and no notes, only the final summary')
-    r.add_argument('--compile', action='store_true', help='torch.compile the model (slow start, faster epochs on big runs)')
+    r.add_argument('--compile', action='store_true',
+                   help='compile the forward pass and loss with torch.compile (a one-off compile cost of ~25 s; on a '
+                        'CPU this small model does not run faster, try it on a GPU)')
     add_config_arguments(p)
     return p
 
