@@ -167,8 +167,8 @@ def train_parser()->argparse.ArgumentParser:
                    help='read settings from a JSON file (keys: config fields, dataset, binarize, data_dir); flags override it')
     r.add_argument('--device', default=None, help="'cpu', 'cuda', 'cuda:1', 'mps' (default: cuda if available, else cpu)")
     r.add_argument('--threads', type=_threads, default=1, metavar='N',
-                   help="PyTorch CPU threads; 0: PyTorch's default, one per core (default: 1: a model this small trains "
-                        "fastest on one thread, and other programs on the machine slow it down least)")
+                   help="PyTorch CPU threads; 0: PyTorch's default, one per core (default: 1, which stays fast when "
+                        "other programs share the cores; on an idle machine 0 can be faster)")
     r.add_argument('--quiet', action='store_true', help='no progress bar and no notes, only the final summary')
     r.add_argument('--compile', action='store_true',
                    help='compile the forward pass and loss with torch.compile (a one-off compile cost of ~25 s; on a '
