@@ -36,7 +36,7 @@ def train(cfg, root, out, threads):
     t0 = time.perf_counter()
     history = fit(model, data, epochs=cfg.epochs, lr=cfg.lr, lr_schedule=cfg.lr_schedule, checkpoint=ckpt,
                   resume=ckpt.exists(), seed=cfg.seed, cfg=cfg, device='cpu')
-    (out / 'history.json').write_text(json.dumps(history, indent=1) + '\n')
+    (out / 'history.json').write_text('[\n' + ',\n'.join(json.dumps(h) for h in history) + '\n]\n')  # one epoch per line
     print(f'trained to epoch {len(history)} in {time.perf_counter() - t0:.0f} s this session '
           f'({sum(h["seconds"] for h in history) / 60:.1f} min of training in all)')
     return history
