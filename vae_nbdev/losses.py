@@ -42,6 +42,23 @@ def kl_divergence(mu:Tensor, # means of q(z|x), shape (B, L)
     _check_same_shape('mu', mu, 'logvar', logvar)
     return _sum_mean(0.5 * (mu.pow(2) + logvar.exp() - logvar - 1))
 
+# %% ../nbs/02_losses.ipynb #0d7a25f5
+class _BernoulliNLL(torch.autograd.Function):
+    "Summed Bernoulli NLL of `logits` for targets `x`, divided by the batch size; the gradient is written out."
+    @staticmethod
+    def forward(ctx, logits, x):
+        ctx.save_for_backward(logits, x)
+        nll = logits.clamp(min=0) - logits * x - torch.log(torch.sigmoid(logits.abs()))
+        return nll.sum() / logits.shape[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        logits, x = ctx.saved_tensors
+        scale = grad / logits.shape[0]
+        d_logits = (torch.sigmoid(logits) - x) * scale if ctx.needs_input_grad[0] else None
+        d_x = -logits * scale if ctx.needs_input_grad[1] else None
+        return d_logits, d_x
+
 # %% ../nbs/02_losses.ipynb #c71d6565
 def reconstruction_loss_bce(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
                             x:Tensor, # targets with values in [0, 1], same shape as logits
@@ -53,7 +70,7 @@ def reconstruction_loss_bce(logits:Tensor, # decoder outputs before any sigmoid,
         if lo < 0 or hi > 1:
             raise ValueError(f"x must lie in [0, 1] for the Bernoulli likelihood, got values in [{lo.item():.3g}, {hi.item():.3g}]; "
                              f"rescale the data to [0, 1] or use recon_loss='mse'.")
-    return _sum_mean(F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction='none'))
+    return _BernoulliNLL.apply(logits.flatten(1), x.flatten(1).to(logits.dtype))
 
 # %% ../nbs/02_losses.ipynb #4caa3a48
 MSE_VARIANCE = 0.5  # the fixed variance σ_x² for which the summed squared error is the Gaussian NLL (minus D/2·log π)
