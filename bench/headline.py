@@ -24,6 +24,7 @@ from vae_nbdev.evaluate import evaluate_model, format_report
 from vae_nbdev.train import evaluate_elbo, fit, load_checkpoint, load_model
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_THREADS = 1
 RECIPE = VAEConfig(input_dim=784, hidden_dim=200, latent_dim=50, n_layers=2, activation='tanh', recon_loss='bce',
                    beta=1.0, lr=1e-3, lr_schedule='cosine', batch_size=100, epochs=1000, seed=0)
 
@@ -42,7 +43,7 @@ def train(cfg, root, out, threads):
     return history
 
 
-def evaluate(root, out, k, n, threads):
+def evaluate(root, out, k, n, threads, command):
     torch.set_num_threads(threads)
     model = load_model(out / 'checkpoint.pt', device='cpu')
     data = get_data('mnist', root=root, binarize='dynamic', bs=1000)
@@ -55,7 +56,7 @@ def evaluate(root, out, k, n, threads):
     # A cheap fingerprint the docs can recompute from the checkpoint and the shipped sample, with no full MNIST:
     # the seeded one-sample ELBO on the sample's 2,000 test digits.
     report['sample_test_elbo'] = -evaluate_elbo(model, get_data('sample', binarize='dynamic', bs=1000).test)['loss']
-    report['command'] = 'python bench/headline.py'
+    report['command'] = command
     print(format_report(report))
     print(f"test NLL (IWAE, k={k}, n={report['n']}): {report['nll']:.2f} nats")
     (out / 'result.json').write_text(json.dumps(report, indent=1) + '\n')
@@ -70,14 +71,15 @@ def main():
     p.add_argument('--epochs', type=int, default=RECIPE.epochs)
     p.add_argument('--k', type=int, default=5000, help='importance samples for the test log-likelihood')
     p.add_argument('--n', type=int, default=0, help='evaluate on the first N test digits only (0: all 10,000)')
-    p.add_argument('--threads', type=int, default=1, help='CPU threads for training (1 is fastest at this size)')
+    p.add_argument('--threads', type=int, default=DEFAULT_THREADS, help='CPU threads for training')
     p.add_argument('--eval-threads', type=int, default=2)
     p.add_argument('--skip-train', action='store_true')
     args = p.parse_args()
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     cfg = VAEConfig.from_any({**RECIPE.to_dict(), 'epochs': args.epochs})
     if not args.skip_train: train(cfg, args.root, out, args.threads)
-    evaluate(args.root, out, args.k, args.n, args.eval_threads)
+    changed = [f'--epochs {args.epochs}'] * (args.epochs != RECIPE.epochs) + [f'--threads {args.threads}'] * (args.threads != DEFAULT_THREADS)
+    evaluate(args.root, out, args.k, args.n, args.eval_threads, ' '.join(['python bench/headline.py'] + changed))
 
 
 if __name__ == '__main__': sys.exit(main())

@@ -1,0 +1,50 @@
+"""Where the time of one training step goes: PyTorch's profiler over steps of the benchmark model.
+
+    python bench/profile_step.py            # 784-400-20 VAE, batch 128, full MNIST, 2 threads
+
+Runs the same step as `fit` (forward, `compute_elbo`, backward, fused Adam) on in-memory batches,
+warms up for 50 steps, profiles 100, and prints the operators that took the most time, grouped
+by input shape, with the time per step of each.
+"""
+import argparse
+import os
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from vae_nbdev.config import VAEConfig, build_model
+from vae_nbdev.data import get_data
+from vae_nbdev.train import _adam, _loss_fn
+
+HERE = Path(__file__).resolve().parent
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--root', default=os.environ.get('VAE_NBDEV_DATA', str(HERE.parent.parent / 'shared' / 'data')))
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--steps', type=int, default=100)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_model(VAEConfig())
+    batches = iter(get_data('mnist', root=args.root, bs=128, seed=1).train)
+    opt, loss_fn = _adam(model.parameters(), 1e-3), _loss_fn(model)
+
+    def step():
+        loss = loss_fn(next(batches), 1.0)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+
+    for _ in range(50): step()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(args.steps): step()
+    rows = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in rows) / args.steps
+    print(f"{'operator':42}{'ms/step':>9}  input shapes")
+    for e in rows[:20]:
+        print(f"{e.key[:41]:42}{e.self_cpu_time_total / args.steps / 1e3:>9.3f}  {str(e.input_shapes)[:70]}")
+    print(f"{'all operators':42}{total / 1e3:>9.3f}")
+
+
+if __name__ == '__main__': main()
