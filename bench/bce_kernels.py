@@ -3,7 +3,8 @@
     python bench/bce_kernels.py        # writes bench/results/bce_kernels.json
 
 Times, on a (128, 784) batch of logits and grey targets, the elementwise kernels the loss could be
-built from (`log1p`, `log`, `exp`, `sigmoid`), then the loss with its backward pass two ways:
+built from (`log1p`, `log`, `exp`, `sigmoid`), softplus two ways (`F.softplus`, vae_nbdev's
+`fast_softplus`), then the loss with its backward pass two ways:
 PyTorch's `F.binary_cross_entropy_with_logits` (summed, / B) and vae_nbdev's `_BernoulliNLL`.
 The candidates take turns in rounds (best of 7 rounds of 200 calls each), so that the drift of a
 shared machine's speed hits them alike.
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vae_nbdev.losses import _BernoulliNLL
+from vae_nbdev.losses import _BernoulliNLL, fast_softplus
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,7 +34,8 @@ def candidates():
     def builtin(): (F.binary_cross_entropy_with_logits(logits, x, reduction='sum') / 128).backward()
     def ours(): _BernoulliNLL.apply(logits, x).backward()
     return {'log1p': lambda: torch.log1p(grey), 'log': lambda: torch.log(grey), 'exp': lambda: torch.exp(x),
-            'sigmoid': lambda: torch.sigmoid(x),
+            'sigmoid': lambda: torch.sigmoid(x), 'F.softplus': lambda: F.softplus(logits.detach()),
+            'fast_softplus': lambda: fast_softplus(logits.detach()),
             'bce_with_logits forward+backward': builtin, '_BernoulliNLL forward+backward': ours}
 
 

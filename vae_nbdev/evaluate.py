@@ -11,12 +11,11 @@ import math, time
 from typing import NamedTuple, Callable, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 
 from .model import VAE, likelihood_name, _flatten
-from .losses import MSE_VARIANCE, LAPLACE_SCALE
+from .losses import MSE_VARIANCE, LAPLACE_SCALE, fast_softplus
 
 # %% ../nbs/07_evaluate.ipynb #f98c9532
 def log_likelihood(logits:Tensor, # decoder logits, (..., D)
@@ -25,7 +24,7 @@ def log_likelihood(logits:Tensor, # decoder logits, (..., D)
                   )->Tensor: # log p(x|z) summed over the last dimension, shape (...)
     "The full, normalised log-likelihood log p(x|z) per example, constants included."
     name = likelihood_name(recon_loss)
-    if name == 'bce': return torch.einsum('...d,...d->...', logits, x) - F.softplus(logits).sum(-1)
+    if name == 'bce': return torch.einsum('...d,...d->...', logits, x) - fast_softplus(logits).sum(-1)
     D, s = logits.shape[-1], (MSE_VARIANCE if name == 'mse' else LAPLACE_SCALE)
     err = x - torch.sigmoid(logits)
     if name == 'mse': return -(err ** 2).sum(-1) / (2 * s) - 0.5 * D * math.log(2 * math.pi * s)
