@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['log_likelihood', 'iwae_from_log_weights', 'iwae_curve', 'iwae_from_chunks', 'log_importance_weights', 'iwae_bound',
-           'kl_per_dimension', 'ActiveUnits', 'active_units', 'evaluate_model', 'format_report']
+           'kl_per_dimension', 'ActiveUnits', 'active_units', 'evaluate_model', 'format_report', 'iwae_loss']
 
 # %% ../nbs/07_evaluate.ipynb #277ab56c
 import math, time
@@ -70,13 +70,13 @@ def _check_model(model):
     if not all(hasattr(model, a) for a in ('encode', 'decode', 'latent_dim', 'input_dim', 'recon_loss')):
         raise TypeError(f"model must be a VAE (with encode, decode, latent_dim, input_dim, recon_loss), got {type(model).__name__}.")
 
-def _log_weights(model, x, mu, logvar, n, generator=None):
-    "(n, B) log-weights for n samples per row of x, given the encoder output mu, logvar."
+def _log_weights(model, x, mu, logvar, n, generator=None, beta=1.0):
+    "(n, B) log-weights for n samples per row of x, given the encoder output mu, logvar (beta weighs log p(z) - log q)."
     eps = torch.randn((n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
     z = mu + torch.exp(0.5 * logvar) * eps
     logits = model.decode(z.reshape(-1, mu.shape[-1])).view(n, x.shape[0], -1)
     log_prior_minus_q = 0.5 * (eps ** 2 - z ** 2 + logvar).sum(-1)
-    return log_likelihood(logits, x, model.recon_loss) + log_prior_minus_q
+    return log_likelihood(logits, x, model.recon_loss) + beta * log_prior_minus_q
 
 def log_importance_weights(model:VAE, # a VAE (any likelihood)
                            x:Tensor, # a batch (B, D), or images (B, ...)
@@ -221,3 +221,15 @@ def format_report(report:dict, # the result of `evaluate_model`
     if not rows: raise ValueError(f"report has none of the expected keys {[r[0] for r in _REPORT_ROWS]}.")
     w1, w2 = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
     return '\n'.join(f'{a:<{w1}}  {b:>{w2}}' for a, b in rows)
+
+# %% ../nbs/07_evaluate.ipynb #49734d85
+def iwae_loss(model:VAE, # the VAE being trained
+              x:Tensor, # a batch (B, D), or images (B, ...)
+              k:int=5, # importance samples per example; 1 gives a one-sample negative ELBO
+              beta:float=1.0, # weight of log p(z) - log q(z|x) in each log-weight (fit passes the warm-up's beta)
+             )->Tensor: # 0-dim: minus the bound L_k, averaged over the batch
+    "The importance-weighted (IWAE) training objective: -L_k of each example with one draw of k samples, batch mean."
+    _check_model(model); _check_count('k', k)
+    x = _flatten(x, model.input_dim)
+    mu, logvar = model.encode(x)
+    return -iwae_from_log_weights(_log_weights(model, x, mu, logvar, k, beta=beta)).mean()

@@ -11,7 +11,7 @@ __all__ = ['LR_FLOOR', 'CHECKPOINT_FORMAT', 'CHECK_EVERY', 'FLUSH_DENORMALS', 'H
 import math, os, random, tempfile, time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
@@ -234,8 +234,12 @@ class NonFiniteLossError(FloatingPointError):
     def __init__(self, msg, epoch=None, step=None):
         super().__init__(msg); self.epoch, self.step = epoch, step
 
-def _loss_fn(model:VAE, compile:bool=False):
-    "A function (x, beta) -> 0-dim training loss recon + beta * kl, optionally compiled."
+def _loss_fn(model:VAE, compile:bool=False, objective:Optional[Callable]=None):
+    "A function (x, beta) -> 0-dim training loss: `objective(model, x, beta=beta)`, else recon + beta * kl (optionally compiled)."
+    if objective is not None:
+        if compile: raise ValueError("compile=True compiles the default objective only; pass compile=False with objective=..., "
+                                     "or compile the objective yourself with torch.compile.")
+        return lambda x, beta: objective(model, x, beta=beta)
     rl = model.recon_loss
     if not compile:
         def loss(x, beta):
@@ -362,6 +366,7 @@ def fit(model:VAE, # the model to train (moved to `device`, trained in place)
         cfg=None, # a VAEConfig or dict to store in the checkpoint (architecture must match the model)
         lr_schedule:str='constant', # "constant", or "cosine" from lr down to lr/100 over the run
         fused:Optional[bool]=None, # fused Adam kernel: None uses it if the device supports it
+        objective:Optional[Callable]=None, # (model, x, beta=...) -> 0-dim loss to minimise; None: the beta-weighted negative ELBO
        )->list: # one dict per epoch: epoch, step, lr, beta, train_loss, test_loss, recon, kl, seconds
     "Train `model` with Adam on the beta-weighted negative ELBO; evaluate the test ELBO and checkpoint every epoch."
     if not isinstance(model, nn.Module) or not all(hasattr(model, a) for a in ('encode', 'decode', 'recon_loss', 'beta')):
@@ -394,7 +399,7 @@ def fit(model:VAE, # the model to train (moved to `device`, trained in place)
         start, run.step, history = ck['epoch'], ck['step'], list(ck['history'])
         run.saved_epoch = start
         if start >= epochs and not quiet: print(f"'{checkpoint}' already holds {start} epochs (epochs={epochs}); nothing to do.")
-    loss_fn = _loss_fn(model, compile)
+    loss_fn = _loss_fn(model, compile, objective)
     mb = None if quiet or start >= epochs else master_bar(range(start, epochs))
     if mb is not None: mb.write(list(HISTORY_COLUMNS), table=True)
     try:
