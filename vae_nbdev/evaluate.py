@@ -82,13 +82,14 @@ def log_importance_weights(model:VAE, # a VAE (any likelihood)
                            x:Tensor, # a batch (B, D), or images (B, ...)
                            k:int, # samples from q(z|x) per example
                            generator:Optional[torch.Generator]=None, # source of eps, drawn as randn((k, B, L)); None: the global RNG
-                          )->Tensor: # (k, B) values of log p(x|z) + log p(z) - log q(z|x)
+                           beta:float=1.0, # weight of log p(z) - log q(z|x); 1 gives the true importance weights
+                          )->Tensor: # (k, B) values of log p(x|z) + beta * (log p(z) - log q(z|x))
     "Log importance weights for `k` samples z ~ q(z|x) per example."
     _check_model(model)
     _check_count('k', k)
     x = _flatten(x, model.input_dim)
     mu, logvar = model.encode(x)
-    return _log_weights(model, x, mu, logvar, k, generator)
+    return _log_weights(model, x, mu, logvar, k, generator, beta)
 
 # %% ../nbs/07_evaluate.ipynb #e3bef836
 def _batches(model, x, batch_size):
@@ -229,7 +230,4 @@ def iwae_loss(model:VAE, # the VAE being trained
               beta:float=1.0, # weight of log p(z) - log q(z|x) in each log-weight (fit passes the warm-up's beta)
              )->Tensor: # 0-dim: minus the bound L_k, averaged over the batch
     "The importance-weighted (IWAE) training objective: -L_k of each example with one draw of k samples, batch mean."
-    _check_model(model); _check_count('k', k)
-    x = _flatten(x, model.input_dim)
-    mu, logvar = model.encode(x)
-    return -iwae_from_log_weights(_log_weights(model, x, mu, logvar, k, beta=beta)).mean()
+    return -iwae_from_log_weights(log_importance_weights(model, x, k, beta=beta)).mean()
