@@ -133,6 +133,15 @@ def summary(seconds, skip_first=False):
             'samples_per_second': N_TRAIN * len(timed) / sum(timed)}
 
 
+def cpu_model():
+    "The processor's name as Linux reports it (the machine matters: ratios differ between CPU models)."
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or 'unknown'
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--root', default=os.environ.get('VAE_NBDEV_DATA', str(HERE.parent.parent / 'shared' / 'data')))
@@ -146,7 +155,7 @@ def main():
     if args.epochs < 1 + args.compile: p.error('--epochs must be at least 1 (2 with --compile)')
     torch.set_num_threads(args.threads)
 
-    res = {'machine': {'cpu_count': os.cpu_count(), 'threads': args.threads, 'torch': torch.__version__,
+    res = {'machine': {'cpu': cpu_model(), 'cpu_count': os.cpu_count(), 'threads': args.threads, 'torch': torch.__version__,
                        'python': platform.python_version()},
            'matmul_gflops': matmul_flops_per_second() / 1e9, 'epochs': args.epochs, 'schedule': 'interleaved'}
     sides = ['reference', 'vae_nbdev'] + ['vae_nbdev_compiled'] * args.compile
