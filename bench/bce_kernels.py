@@ -7,7 +7,8 @@ built from (`log1p`, `log`, `exp`, `sigmoid`), softplus two ways (`F.softplus`, 
 `fast_softplus`), then the loss with its backward pass two ways:
 PyTorch's `F.binary_cross_entropy_with_logits` (summed, / B) and vae_nbdev's `_BernoulliNLL`.
 The candidates take turns in rounds (best of 7 rounds of 200 calls each), so that the drift of a
-shared machine's speed hits them alike.
+shared machine's speed hits them alike. The ranking depends on the processor: results/bce_kernels.json
+is the latest run, results/bce_kernels_amd_epyc.json an earlier one on a 2-core AMD EPYC.
 """
 import json
 import time
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from vae_nbdev.losses import _BernoulliNLL, fast_softplus
+from throughput import cpu_model
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,7 +51,7 @@ def main():
         for _ in range(7):
             for k, fn in fns.items(): best[k] = min(best[k], per_call_us(fn))
         res[f'{threads} thread' + 's' * (threads > 1)] = best
-    res['torch'] = torch.__version__
+    res['torch'], res['cpu'] = torch.__version__, cpu_model()
     out = HERE / 'results' / 'bce_kernels.json'
     out.write_text(json.dumps(res, indent=1) + '\n')
     for k, v in res.items():
