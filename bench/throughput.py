@@ -172,7 +172,6 @@ def main():
     res['speedup_first_epoch'] = res['vae_nbdev']['samples_per_second_first'] / res['reference']['samples_per_second_first']
     ratios = sorted(r / n for r, n in zip(seconds['reference'], seconds['vae_nbdev']))
     res['speedup_per_epoch'] = {'min': ratios[0], 'median': ratios[len(ratios) // 2], 'max': ratios[-1]}
-    res['peak_memory_mb'] = res['vae_nbdev']['peak_memory_mb']
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2) + '\n')
