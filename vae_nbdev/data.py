@@ -217,6 +217,7 @@ class Batches:
         self.x, self.bs, self.shuffle, self.dynamic = x.reshape(len(x), -1), bs, shuffle, dynamic
         self.seed, self.drop_last = seed, drop_last
         self.epoch = 0  # the epoch the next iteration will produce; set it to resume a run
+        self.source = None  # where the data came from: get_data sets {'dataset': ..., 'binarize': ...}
 
 # %% ../nbs/05_data.ipynb #a1690c66
 @patch(as_prop=True)
@@ -280,5 +281,8 @@ def get_data(dataset:str='sample', # "sample", "mnist" or "fashion" (see `load_d
     x_test, y_test = load_dataset(dataset, 'test', root)
     if mode in ('static', 'threshold'): x_train = _binarize(x_train, mode, seed)
     if mode != 'none': x_test = _binarize(x_test, 'threshold' if mode == 'threshold' else 'static', TEST_SEED)
-    return DataBundle(Batches(x_train, bs, shuffle=True, dynamic=mode == 'dynamic', seed=seed),
-                      Batches(x_test, bs, shuffle=False), y_test)
+    train = Batches(x_train, bs, shuffle=True, dynamic=mode == 'dynamic', seed=seed)
+    test = Batches(x_test, bs, shuffle=False)
+    train.source = {'dataset': dataset, 'binarize': mode}   # fit stores it in checkpoints
+    test.source = dict(train.source)
+    return DataBundle(train, test, y_test)
