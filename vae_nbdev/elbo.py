@@ -16,13 +16,13 @@ from fastcore.basics import patch
 # %% ../nbs/00_elbo.ipynb #bacfc225
 LOG_2PI = math.log(2 * math.pi)
 
-def _check_tensor(name, t):
+def _check_is_tensor(name, t):
     if not isinstance(t, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}; wrap it with torch.as_tensor(...).")
 
 def _cholesky(name, cov):
     "Lower Cholesky factor of `cov`, or an error naming `name` if `cov` is not a positive-definite matrix."
-    _check_tensor(name, cov)
+    _check_is_tensor(name, cov)
     if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
         raise ValueError(f"{name} must be a (..., n, n) covariance matrix, got shape {tuple(cov.shape)}; "
                          "for a diagonal covariance pass torch.diag_embed(variances).")
@@ -50,7 +50,7 @@ def mvn_log_prob(x:Tensor, # (..., n) points at which to evaluate the density
 # %% ../nbs/00_elbo.ipynb #1b2972f1
 def _check_last(name, t, n, what, dtype):
     "Check that `t` is a tensor of shape (..., n) and cast it to `dtype`."
-    _check_tensor(name, t)
+    _check_is_tensor(name, t)
     if t.ndim == 0 or t.shape[-1] != n:
         raise ValueError(f"{name} must have shape (..., {n}) ({what}), got {tuple(t.shape)}.")
     return t.to(dtype)
@@ -62,7 +62,7 @@ class LinearGaussian:
                  b:Tensor, # (D,) offset of the mean of x
                  sigma:float, # standard deviation of the observation noise, > 0
                 ):
-        _check_tensor('W', W)
+        _check_is_tensor('W', W)
         if W.ndim != 2: raise ValueError(f"W must be a (D, L) matrix, got shape {tuple(W.shape)}.")
         if not W.is_floating_point(): raise TypeError(f"W must be a floating-point tensor, got dtype {W.dtype}.")
         self.D, self.L = W.shape
@@ -146,7 +146,7 @@ def posterior(self:LinearGaussian,
 def _check_q(model, q_mean, q_cov):
     "Validate a Gaussian q = N(q_mean, q_cov) over the model's L-dimensional codes; return its Cholesky factor."
     q_mean = _check_last('q_mean', q_mean, model.L, 'the mean of q over the latent space', model.W.dtype)
-    _check_tensor('q_cov', q_cov)
+    _check_is_tensor('q_cov', q_cov)
     if q_cov.ndim < 2 or q_cov.shape[-2:] != (model.L, model.L):
         raise ValueError(f"q_cov must have shape (..., {model.L}, {model.L}), got {tuple(q_cov.shape)}; "
                          "for a diagonal q pass torch.diag_embed(variances).")
@@ -170,7 +170,7 @@ def kl_gaussian_to_prior(q_mean:Tensor, # (..., L) mean m of q
                          q_cov:Tensor, # (..., L, L) covariance S of q
                         )->Tensor: # (...) KL(N(m, S) || N(0, I)), >= 0
     "Exact KL divergence from q = N(q_mean, q_cov) to the standard normal prior."
-    _check_tensor('q_mean', q_mean)
+    _check_is_tensor('q_mean', q_mean)
     A = _cholesky('q_cov', q_cov)
     L = A.shape[-1]
     if q_mean.ndim == 0 or q_mean.shape[-1] != L:

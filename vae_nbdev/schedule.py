@@ -6,24 +6,17 @@
 __all__ = ['beta_schedule', 'cyclical_beta_schedule']
 
 # %% ../nbs/03_schedule.ipynb #fbc057de
-import math
-import numbers
+from .model import _check_nonnegative, _check_positive_int
 
 # %% ../nbs/03_schedule.ipynb #08248373
-def _check_nonneg(name, value, hint):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}.")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}; {hint}")
-
 def beta_schedule(step:int, # optimiser steps taken so far, counted from 0
                   warmup_steps:int, # length T of the linear ramp; 0 switches warm-up off
                   beta_max:float=1.0, # the KL weight reached at the end of the ramp
                  )->float: # β for this step
     "Linear KL warm-up: `beta_max * step / warmup_steps` while `step < warmup_steps`, then `beta_max`."
-    _check_nonneg('step', step, "count optimiser steps from 0.")
-    _check_nonneg('warmup_steps', warmup_steps, "use 0 for no warm-up.")
-    _check_nonneg('beta_max', beta_max, "use 1 for the standard VAE, > 1 for a beta-VAE.")
+    _check_nonnegative('step', step, hint="count optimiser steps from 0.")
+    _check_nonnegative('warmup_steps', warmup_steps, hint="use 0 for no warm-up.")
+    _check_nonnegative('beta_max', beta_max, hint="use 1 for the standard VAE, > 1 for a beta-VAE.")
     if step >= warmup_steps: return float(beta_max)
     return float(beta_max) * step / warmup_steps
 
@@ -34,12 +27,10 @@ def cyclical_beta_schedule(step:int, # optimiser steps taken so far, counted fro
                            ramp_fraction:float=0.5, # R in (0, 1]: share of each cycle spent ramping up from 0
                           )->float: # β for this step
     "Cyclical KL annealing (Fu et al., 2019): in each cycle β ramps linearly from 0 to `beta_max` over the first `ramp_fraction`, then holds."
-    _check_nonneg('step', step, "count optimiser steps from 0.")
-    _check_nonneg('cycle_steps', cycle_steps, "use a positive cycle length.")
-    if cycle_steps == 0:
-        raise ValueError("cycle_steps must be > 0, got 0; for a single warm-up use beta_schedule instead.")
-    _check_nonneg('beta_max', beta_max, "use 1 for the standard VAE, > 1 for a beta-VAE.")
-    _check_nonneg('ramp_fraction', ramp_fraction, "use a value in (0, 1], e.g. 0.5.")
+    _check_nonnegative('step', step, hint="count optimiser steps from 0.")
+    _check_positive_int('cycle_steps', cycle_steps)
+    _check_nonnegative('beta_max', beta_max, hint="use 1 for the standard VAE, > 1 for a beta-VAE.")
+    _check_nonnegative('ramp_fraction', ramp_fraction, hint="use a value in (0, 1], e.g. 0.5.")
     if not 0 < ramp_fraction <= 1:
         raise ValueError(f"ramp_fraction must be in (0, 1], got {ramp_fraction!r}; 0.5 ramps over half of each cycle.")
     tau = (step % cycle_steps) / cycle_steps
