@@ -7,12 +7,12 @@ __all__ = ['log_likelihood', 'iwae_from_log_weights', 'iwae_curve', 'iwae_from_c
            'kl_per_dimension', 'ActiveUnits', 'active_units', 'evaluate_model', 'format_report', 'iwae_loss']
 
 # %% ../nbs/07_evaluate.ipynb #277ab56c
-import math, time
-from typing import NamedTuple, Callable, Optional
+import math, sys, time
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
-from fastprogress.fastprogress import progress_bar
 
 from .model import VAE, likelihood_name, _flatten
 from .losses import MSE_VARIANCE, LAPLACE_SCALE, fast_softplus
@@ -81,7 +81,7 @@ def _log_weights(model, x, mu, logvar, n, generator=None, beta=1.0):
 def log_importance_weights(model:VAE, # a VAE (any likelihood)
                            x:Tensor, # a batch (B, D), or images (B, ...)
                            k:int, # samples from q(z|x) per example
-                           generator:Optional[torch.Generator]=None, # source of eps, drawn as randn((k, B, L)); None: the global RNG
+                           generator:torch.Generator|None=None, # source of eps, drawn as randn((k, B, L)); None: the global RNG
                            beta:float=1.0, # weight of log p(z) - log q(z|x); 1 gives the true importance weights
                           )->Tensor: # (k, B) values of log p(x|z) + beta * (log p(z) - log q(z|x))
     "Log importance weights for `k` samples z ~ q(z|x) per example."
@@ -90,6 +90,34 @@ def log_importance_weights(model:VAE, # a VAE (any likelihood)
     x = _flatten(x, model.input_dim)
     mu, logvar = model.encode(x)
     return _log_weights(model, x, mu, logvar, k, generator, beta)
+
+# %% ../nbs/07_evaluate.ipynb #47c47b18
+def _clock(seconds):
+    "Seconds as m:ss, or h:mm:ss from an hour on."
+    s = int(round(seconds))
+    return f'{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}' if s >= 3600 else f'{s // 60}:{s % 60:02d}'
+
+class _StderrProgress:
+    "Report (done, total) on stderr with the elapsed time and an estimate of the time left."
+    def __init__(self, label, every=10.0):
+        self.label, self.t0, self.last = label, time.perf_counter(), -math.inf
+        self.tty = getattr(sys.stderr, 'isatty', lambda: False)()
+        self.every = 0.5 if self.tty else every  # a log file gets one line every `every` seconds, a terminal one line redrawn
+    def __call__(self, done, total):
+        now = time.perf_counter(); elapsed = now - self.t0
+        if done < total and now - self.last < self.every: return
+        self.last = now
+        if done >= total: msg = f'{self.label}: done in {_clock(elapsed)}'
+        else: msg = f'{self.label}: {done / total:.0%}, {_clock(elapsed)} elapsed, about {_clock(elapsed / done * (total - done))} left'
+        if self.tty: print('\r' + msg.ljust(79), end='\n' if done >= total else '', file=sys.stderr, flush=True)
+        else: print(msg, file=sys.stderr, flush=True)
+
+def _reporter(progress, label):
+    "None (no report), a `_StderrProgress`, or the caller's own callable progress(done, total)."
+    if progress is None or progress is False: return None
+    if progress is True: return _StderrProgress(label)
+    if callable(progress): return progress
+    raise TypeError(f"progress must be True, False or a callable progress(done, total), got {type(progress).__name__}.")
 
 # %% ../nbs/07_evaluate.ipynb #e3bef836
 def _batches(model, x, batch_size):
@@ -117,21 +145,26 @@ def iwae_bound(model:VAE, # a trained VAE
                x:Tensor, # data (N, D), or images (N, ...); binary for the Bernoulli likelihood
                k:int=5000, # importance samples per example (k=1 gives the ELBO)
                batch_size:int=100, # examples encoded at once
-               chunk:Optional[int]=None, # samples per decoder call; None: 5000 // batch_size (at least 1)
-               seed:Optional[int]=0, # seed of the sampling generator; None uses the global RNG
-               progress:bool=False, # show a progress bar over the data batches
+               chunk:int|None=None, # samples per decoder call; None: 5000 // batch_size (at least 1)
+               seed:int|None=0, # seed of the sampling generator; None uses the global RNG
+               progress:bool|Callable=False, # True: progress and time left on stderr; or a callable progress(done, total)
               )->Tensor: # (N,) estimates of log p(x) in nats (lower bounds in expectation)
     "The importance-weighted bound L_k on log p(x) for every example, batched over data and samples."
     _check_model(model)
     for name, v in (('k', k), ('batch_size', batch_size)): _check_count(name, v)
     if chunk is None: chunk = max(1, 5000 // batch_size)
     _check_count('chunk', chunk)
-    g, out = _generator(model, seed), []
+    x = _flatten(x, model.input_dim)
+    report = _reporter(progress, f'IWAE bound (k={k})')
+    g, out, done, total = _generator(model, seed), [], 0, len(x) * k
     with _evaluating(model):
-        batches = _batches(model, x, batch_size)
-        if progress: batches = progress_bar(list(batches))
-        for xb, mu, logvar in batches:
-            fn = lambda n: _log_weights(model, xb, mu, logvar, n, g)
+        for xb, mu, logvar in _batches(model, x, batch_size):
+            def fn(n):
+                nonlocal done
+                log_w = _log_weights(model, xb, mu, logvar, n, g)
+                done += n * len(xb)
+                if report: report(done, total)
+                return log_w
             out.append(iwae_from_chunks(fn, k, chunk).cpu())
     return torch.cat(out)
 
@@ -180,10 +213,10 @@ def evaluate_model(model:VAE, # a trained VAE
                    x:Tensor, # data (N, D), or images (N, ...)
                    k:int=5000, # importance samples per example for the log-likelihood estimate
                    batch_size:int=100, # examples per batch
-                   chunk:Optional[int]=None, # samples per decoder call (see `iwae_bound`)
-                   seed:Optional[int]=0, # seed of the sampling generator
-                   threshold:float=0.01, # activity threshold for `active_units`
-                   progress:bool=False, # show a progress bar during the IWAE pass
+                   chunk:int|None=None, # samples per decoder call (see iwae_bound)
+                   seed:int|None=0, # seed of the sampling generator
+                   threshold:float=0.01, # activity threshold of active_units
+                   progress:bool|Callable=False, # True: progress of the IWAE pass and time left on stderr; or a callable
                   )->dict: # n, k, likelihood, elbo, recon, kl, iwae, gap, active_units, latent_dim, kl_per_dim, seconds
     "ELBO and its two terms, the IWAE log-likelihood estimate, active units and KL per dimension, as plain numbers."
     _check_model(model); _check_count('batch_size', batch_size)
@@ -209,7 +242,7 @@ _REPORT_ROWS = [('n', 'examples', '{:d}'), ('k', 'importance samples k', '{:d}')
                 ('kl', '  KL(q(z|x) || p(z))', '{:.2f}'), ('iwae', 'log p(x) estimate, IWAE (nats)', '{:.2f}'),
                 ('gap', 'IWAE - ELBO', '{:.2f}'), ('active_units', 'active units', '{:d}'), ('seconds', 'time (s)', '{:.1f}')]
 
-def format_report(report:dict, # the result of `evaluate_model`
+def format_report(report:dict, # the dict evaluate_model returns
                  )->str: # a two-column text table
     "Lay an evaluation report out as an aligned text table."
     if not isinstance(report, dict): raise TypeError(f"report must be the dict returned by evaluate_model, got {type(report).__name__}.")
