@@ -12,11 +12,13 @@ import math
 import torch
 from torch import Tensor
 from fastcore.basics import patch
+from .model import _check_positive_int
 
 # %% ../nbs/00_elbo.ipynb #bacfc225
 LOG_2PI = math.log(2 * math.pi)
 
 def _check_is_tensor(name, t):
+    "TypeError naming `name` unless `t` is a torch.Tensor (shapes are checked where they are known)."
     if not isinstance(t, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}; wrap it with torch.as_tensor(...).")
 
@@ -113,8 +115,7 @@ def sample(self:LinearGaussian,
            n:int, # number of (x, z) pairs to draw
           )->tuple: # x of shape (n, D) and z of shape (n, L)
     "Draw `n` pairs from the joint p(x, z) by ancestral sampling (uses torch's global RNG)."
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n must be a positive integer number of samples, got {n!r}.")
+    _check_positive_int('n', n)
     z = torch.randn(n, self.L, dtype=self.W.dtype)
     x = z @ self.W.T + self.b + self.sigma * torch.randn(n, self.D, dtype=self.W.dtype)
     return x, z
@@ -196,8 +197,7 @@ def elbo_mc(model:LinearGaussian, # the linear-Gaussian model
             n_samples:int=1, # number of independent one-sample estimates to return
            )->Tensor: # (n_samples, ...) each entry log p(x, z) - log q(z) for its own z ~ q
     "Independent one-sample Monte Carlo estimates of the ELBO, with z = q_mean + A eps drawn by reparameterization."
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples <= 0:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    _check_positive_int('n_samples', n_samples)
     x = _check_last('x', x, model.D, 'one observation per row', model.W.dtype)
     q_mean, q_cov, A = _check_q(model, q_mean, q_cov)
     batch = torch.broadcast_shapes(x.shape[:-1], q_mean.shape[:-1], A.shape[:-2])

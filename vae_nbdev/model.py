@@ -121,7 +121,8 @@ class VAE(nn.Module):
 def encode(self:VAE, x:Tensor, # a batch (B, D), or (B, ...) with D trailing values per example
           )->tuple: # (mu, logvar), each (B, L)
     "Parameters of the diagonal Gaussian q(z|x) for each example."
-    h = self.enc(_flatten(x, self.input_dim))
+    x = _flatten(x, self.input_dim)
+    h = self.enc(x)
     return self.mu(h), self.logvar(h)
 
 # %% ../nbs/01_model.ipynb #f6795da2
