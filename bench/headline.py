@@ -8,11 +8,11 @@ epochs with Adam (lr 1e-3, cosine decay to 1e-5 over the run), batch 100, dynami
 Bernoulli draw of every training image each time it is served), in-memory batches, two CPU threads
 (about 80 minutes on a 2-core machine; the results differ slightly with the thread count). Evaluation: the
 importance-weighted bound with k = 5000 on all 10,000 test digits, binarized once with vae_nbdev's
-fixed test seed. Writes OUT/checkpoint.pt (resumable), OUT/history.json and OUT/result.json.
+fixed test seed. Writes OUT/checkpoint.pt (resumable; it holds the per-epoch history) and OUT/result.json.
+Full MNIST is read from --root, default $VAE_NBDEV_DATA (torchvision layout: DIR/MNIST/raw/).
 """
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,7 +38,6 @@ def train(cfg, root, out, threads):
     t0 = time.perf_counter()
     history = fit(model, data, epochs=cfg.epochs, lr=cfg.lr, lr_schedule=cfg.lr_schedule, checkpoint=ckpt,
                   resume=ckpt.exists(), seed=cfg.seed, cfg=cfg, device='cpu')
-    (out / 'history.json').write_text('[\n' + ',\n'.join(json.dumps(h) for h in history) + '\n]\n')  # one epoch per line
     print(f'trained to epoch {len(history)} in {time.perf_counter() - t0:.0f} s this session '
           f'({sum(h["seconds"] for h in history) / 60:.1f} min of training in all)')
     return history
@@ -66,8 +65,8 @@ def evaluate(root, out, k, n, threads, command):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--root', default=os.environ.get('VAE_NBDEV_DATA', str(HERE.parent.parent / 'shared' / 'data')),
-                   help='directory holding MNIST in torchvision layout')
+    p.add_argument('--root', default=None,
+                   help='directory holding MNIST in torchvision layout (default: $VAE_NBDEV_DATA)')
     p.add_argument('--out', default=str(HERE / 'results' / 'headline'))
     p.add_argument('--epochs', type=int, default=RECIPE.epochs)
     p.add_argument('--k', type=int, default=5000, help='importance samples for the test log-likelihood')
