@@ -12,13 +12,18 @@ shuffling, no resampling, pixels untouched), and writes
 The output is byte-for-byte reproducible: the .npz is the same zip-of-.npy container that
 `np.savez_compressed` writes, but with fixed zip timestamps (numpy stamps the current time).
 
-    python scripts/make_sample.py                       # reads /work/shared/data
+    python scripts/make_sample.py --root DIR            # reads DIR/MNIST/raw/
+    VAE_NBDEV_DATA=DIR python scripts/make_sample.py    # the same, with the folder from the environment
     python scripts/make_sample.py --root DIR --n-train 10000 --n-test 2000
+
+Each source file must be the official one (its MD5 checksum is checked against the table in vae_nbdev.data).
 """
 import argparse
 import gzip
 import hashlib
 import io
+import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -104,16 +109,26 @@ SHA-256 of mnist_sample.npz: {npz_sha256}
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default="/work/shared/data",
-                    help="directory in torchvision's layout: ROOT/MNIST/raw/*-ubyte (default: %(default)s)")
+    ap.add_argument("--root", default=os.environ.get("VAE_NBDEV_DATA"),
+                    help="folder in torchvision's layout: ROOT/MNIST/raw/*-ubyte (default: $VAE_NBDEV_DATA)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: the package's assets/)")
     ap.add_argument("--n-train", type=int, default=10_000, help="training digits to keep (default: %(default)s)")
     ap.add_argument("--n-test", type=int, default=2_000, help="test digits to keep (default: %(default)s)")
     args = ap.parse_args(argv)
+    if not args.root:
+        ap.error("no data folder: pass --root DIR or set VAE_NBDEV_DATA=DIR, where DIR/MNIST/raw/ holds the official files")
 
     raw = Path(args.root).expanduser() / "MNIST" / "raw"
     paths = {k: find_file(raw, name) for k, name in FILES.items()}
-    full = {k: parse_idx(read_bytes(p)) for k, p in paths.items()}
+    data = {k: read_bytes(p) for k, p in paths.items()}
+    sys.path.insert(0, str(HERE.parent))
+    from vae_nbdev.data import _OFFICIAL  # the official files' counts and checksums
+    for k, p in paths.items():
+        n, md5 = _OFFICIAL["mnist"][FILES[k]]
+        if hashlib.md5(data[k]).hexdigest() != md5:
+            raise SystemExit(f"{p} is not the official {FILES[k]} (MD5 {hashlib.md5(data[k]).hexdigest()}, expected {md5}); "
+                             "the sample must come from the official files.")
+    full = {k: parse_idx(b) for k, b in data.items()}
     for split in ("train", "test"):
         x, y = full["x_" + split], full["y_" + split]
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
