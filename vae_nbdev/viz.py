@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.colors import BoundaryNorm
 from matplotlib.ticker import MaxNLocator
 
-from .model import VAE
+from .model import VAE, _check_positive_int, _check_vae, _flatten
+from .losses import kl_terms
 
 # %% ../nbs/08_visualize.ipynb #b574d8cc
 def _new_figure(nrows=1, ncols=1, figsize=(6, 3), **kwargs):
@@ -29,33 +30,21 @@ def _new_figure(nrows=1, ncols=1, figsize=(6, 3), **kwargs):
     plt.close(fig)
     return fig, axs
 
-def _check_model(model):
-    if not all(hasattr(model, a) for a in ('encode', 'decode', 'latent_dim', 'input_dim', 'eval')):
-        raise TypeError(f"model must be a VAE (with encode, decode, latent_dim, input_dim), got {type(model).__name__}.")
-
-def _check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
 @contextmanager
 def _inference(model):
     "Run `model` in eval mode without gradients; yield its device and restore its mode afterwards."
-    _check_model(model)
+    _check_vae(model)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad(): yield next(model.parameters()).device
     finally: model.train(was_training)
 
-def _flat(x, model, name='x'):
-    "A batch `x` as a float (B, D) tensor on the CPU, checked against the model's input_dim."
-    if not isinstance(x, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
-    if x.dim() < 2 or len(x) == 0:
-        raise ValueError(f"{name} must be a non-empty batch of shape (B, {model.input_dim}) or (B, 1, h, w), got shape {tuple(x.shape)}.")
-    x = x.detach().float().cpu().reshape(len(x), -1)
-    if x.shape[1] != model.input_dim:
-        raise ValueError(f"{name} has {x.shape[1]} values per example but the model expects input_dim={model.input_dim}.")
-    return x
+def _inputs(x, model, name='x'):
+    "A non-empty batch `x` as a float (B, D) tensor on the CPU, checked against the model's input_dim."
+    x = _flatten(x, model.input_dim, name)
+    if len(x) == 0: raise ValueError(f"{name} must hold at least one example, got an empty batch.")
+    return x.detach().float().cpu()
 
 def _posterior(model, x, bs=1024):
     "Posterior means and log-variances of a batch, computed in chunks of `bs` rows."
@@ -121,7 +110,7 @@ def show_reconstructions(model:VAE, # a trained VAE
                         )->Figure: # two panels: inputs on top, reconstructions below
     "Inputs above their reconstructions sigmoid(decode(mu)), decoded at the posterior mean."
     _check_positive_int('n', n)
-    x = _flat(x, model)[:n]
+    x = _inputs(x, model)[:n]
     mu, _ = _posterior(model, x)
     xhat = _decode_mean(model, mu)
     nrow = nrow or min(len(x), 10)
@@ -141,7 +130,7 @@ def show_samples(model:VAE, # a trained VAE
                 )->Figure: # one panel with the grid of decoded samples
     "Decoder means sigmoid(decode(z)) for n codes z ~ N(0, I) drawn from the prior, as a grid."
     _check_positive_int('n', n)
-    _check_model(model)
+    _check_vae(model)
     z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
     grid = image_grid(_decode_mean(model, z), nrow or math.ceil(math.sqrt(n)), shape)
     fig, axs = _new_figure(1, 1, figsize or _figsize_for(grid, max_width=4.5, min_width=2.6))
@@ -164,7 +153,7 @@ def show_manifold(model:VAE, # a trained VAE with latent_dim=2
                   figsize:tuple=(5.5, 5.5), # figure size in inches
                  )->Figure: # one panel: the n x n mosaic, ticks labelled with the codes
     "Decode an n x n grid of Gaussian quantiles of a 2-D latent space (Kingma & Welling's manifold figure)."
-    _check_model(model)
+    _check_vae(model)
     if model.latent_dim != 2:
         raise ValueError(f"show_manifold draws a 2-D code space, but this model has latent_dim={model.latent_dim}; "
                          f"train a model with latent_dim=2, or use show_latent_traversals(model, x0) to see "
@@ -207,7 +196,7 @@ def show_latent_space(model:VAE, # a trained VAE
                       bs:int=1024, # encoding batch size
                      )->Figure: # a scatter of the posterior means (plus a colorbar axis when y is given)
     "Scatter the posterior means of x coloured by label: mu itself when latent_dim <= 2, else its first two principal components."
-    x = _flat(x, model)
+    x = _inputs(x, model)
     if y is not None:
         y = torch.as_tensor(y).long().cpu().reshape(-1)
         if len(y) != len(x): raise ValueError(f"y must hold one label per row of x: got {len(y)} labels for {len(x)} inputs.")
@@ -236,10 +225,6 @@ def show_latent_space(model:VAE, # a trained VAE
     return fig
 
 # %% ../nbs/08_visualize.ipynb #db604e54
-def _kl_per_dim(mu, logvar):
-    "KL(N(mu, exp(logvar)) || N(0, 1)) for each coordinate, (B, L)."
-    return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1)
-
 def show_latent_traversals(model:VAE, # a trained VAE
                            x0:Tensor, # one input: (D,), (1, D), (h, w) or (1, 1, h, w)
                            dims:list=None, # latent coordinates to vary, one row each (default: largest mean KL first)
@@ -251,20 +236,21 @@ def show_latent_traversals(model:VAE, # a trained VAE
                            figsize:tuple=None, # figure size in inches (default: from the mosaic size)
                           )->Figure: # one panel, a row of n decoded images per coordinate
     "Decode the posterior mean of x0 with one latent coordinate at a time shifted by -span..span."
-    _check_model(model)
+    _check_vae(model)
     if not isinstance(x0, Tensor): raise TypeError(f"x0 must be a torch.Tensor, got {type(x0).__name__}.")
     if x0.numel() != model.input_dim:
         raise ValueError(f"x0 must be a single input with input_dim={model.input_dim} values, got shape {tuple(x0.shape)}; "
                          f"pass one example such as x[0].")
     _check_positive_int('n', n, minimum=2)
-    if not span > 0: raise ValueError(f"span must be > 0, got {span!r}.")
+    if isinstance(span, bool) or not isinstance(span, (int, float)) or not 0 < span < math.inf:
+        raise ValueError(f"span must be a finite number > 0 (prior standard deviations), got {span!r}; e.g. span=3.")
     _check_positive_int('max_dims', max_dims)
     L = model.latent_dim
     x0 = x0.detach().float().cpu().reshape(1, -1)
     mu0 = _posterior(model, x0)[0][0]
     if dims is None:
-        ref = x0 if x_ref is None else _flat(x_ref, model, 'x_ref')
-        kl = _kl_per_dim(*_posterior(model, ref)).mean(0)
+        ref = x0 if x_ref is None else _inputs(x_ref, model, 'x_ref')
+        kl = kl_terms(*_posterior(model, ref)).mean(0)
         dims = kl.argsort(descending=True)[:min(max_dims, L)].tolist()
     else:
         dims = list(dims) if isinstance(dims, (list, tuple, range)) else [dims]
@@ -286,7 +272,7 @@ def show_latent_traversals(model:VAE, # a trained VAE
 def _column(history, key):
     return [float('nan') if h.get(key) is None else float(h[key]) for h in history]
 
-def plot_history(history:list, # one dict per epoch, as returned by `fit` (keys epoch, train_loss, test_loss, recon, kl, beta)
+def plot_history(history:list, # one dict per epoch, as fit returns it (keys epoch, train_loss, test_loss, recon, kl, beta)
                  figsize:tuple=(8, 2.8), # figure size in inches
                 )->Figure: # loss panel, recon/KL panel (KL on a twin axis), and a beta panel if beta varies
     "Plot train/test loss, the recon and KL terms, and beta (when it changes) against the epoch."
@@ -323,7 +309,7 @@ def plot_history(history:list, # one dict per epoch, as returned by `fit` (keys 
 
 # %% ../nbs/08_visualize.ipynb #7d027a67
 def save_figure(fig:Figure, # a figure returned by one of the functions above
-                path, # where to write it; the suffix (.png, .pdf, .svg) picks the format
+                path:str|Path, # where to write it; the suffix (.png, .pdf, .svg) picks the format
                 dpi:int=100, # resolution for raster formats
                )->Path: # the path written
     "Save `fig` to `path` (creating parent folders) with a tight bounding box."
