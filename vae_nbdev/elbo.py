@@ -18,34 +18,39 @@ from .model import _check_positive_int
 LOG_2PI = math.log(2 * math.pi)
 
 def _check_is_tensor(name, t):
-    "TypeError naming `name` unless `t` is a torch.Tensor (shapes are checked where they are known)."
+    "TypeError naming `name` unless `t` is a torch.Tensor (shapes are checked elsewhere)."
     if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}; wrap it with torch.as_tensor(...).")
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}; "
+                        "wrap it with torch.as_tensor(...).")
 
 def _cholesky(name, cov):
-    "Lower Cholesky factor of `cov`, or an error naming `name` if `cov` is not a positive-definite matrix."
+    "Lower Cholesky factor of `cov`, or an error naming `name` if it is not positive definite."
     _check_is_tensor(name, cov)
     if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
-        raise ValueError(f"{name} must be a (..., n, n) covariance matrix, got shape {tuple(cov.shape)}; "
+        raise ValueError(f"{name} must be a (..., n, n) covariance matrix, "
+                         f"got shape {tuple(cov.shape)}; "
                          "for a diagonal covariance pass torch.diag_embed(variances).")
     chol, info = torch.linalg.cholesky_ex(cov)
     if (info != 0).any():
-        raise ValueError(f"{name} must be symmetric positive definite; "
-                         "build it as A @ A.mT + eps * I, or add a small multiple of the identity.")
+        raise ValueError(f"{name} must be symmetric positive definite; build it as "
+                         "A @ A.mT + eps * I, or add a small multiple of the identity.")
     return chol
 
-def mvn_log_prob(x:Tensor, # (..., n) points at which to evaluate the density
-                 mean:Tensor, # (..., n) mean, broadcastable with `x`
-                 cov:Tensor, # (..., n, n) positive-definite covariance, broadcastable over the leading dims
-                )->Tensor: # (...) the log-density at each point
-    "Log-density of a multivariate normal, computed through the Cholesky factor of `cov`."
+def mvn_log_prob(
+    x:Tensor, # (..., n) points at which to evaluate the density
+    mean:Tensor, # (..., n) mean, broadcastable with `x`
+    cov:Tensor, # (..., n, n) positive-definite covariance, broadcastable too
+)->Tensor: # (...) the log-density at each point
+    "Log-density of a multivariate normal, through the Cholesky factor of `cov`."
     A = _cholesky('cov', cov)
     diff = x - mean
     n = A.shape[-1]
     if diff.shape[-1] != n:
-        raise ValueError(f"x and mean must have last dimension {n} to match cov, got {tuple(diff.shape)}.")
+        raise ValueError(f"x and mean must have last dimension {n} to match cov, "
+                         f"got {tuple(diff.shape)}.")
     batch = torch.broadcast_shapes(diff.shape[:-1], A.shape[:-2])
-    y = torch.linalg.solve_triangular(A.expand(*batch, n, n), diff.expand(*batch, n).unsqueeze(-1), upper=False)
+    rhs = diff.expand(*batch, n).unsqueeze(-1)
+    y = torch.linalg.solve_triangular(A.expand(*batch, n, n), rhs, upper=False)
     half_logdet = A.diagonal(dim1=-2, dim2=-1).log().sum(-1)
     return -0.5 * (n * LOG_2PI + y.squeeze(-1).pow(2).sum(-1)) - half_logdet
 
@@ -54,7 +59,8 @@ def _check_last(name, t, n, what, dtype):
     "Check that `t` is a tensor of shape (..., n) and cast it to `dtype`."
     _check_is_tensor(name, t)
     if t.ndim == 0 or t.shape[-1] != n:
-        raise ValueError(f"{name} must have shape (..., {n}) ({what}), got {tuple(t.shape)}.")
+        raise ValueError(f"{name} must have shape (..., {n}) ({what}), "
+                         f"got {tuple(t.shape)}.")
     return t.to(dtype)
 
 class LinearGaussian:
@@ -65,19 +71,23 @@ class LinearGaussian:
                  sigma:float, # standard deviation of the observation noise, > 0
                 ):
         _check_is_tensor('W', W)
-        if W.ndim != 2: raise ValueError(f"W must be a (D, L) matrix, got shape {tuple(W.shape)}.")
-        if not W.is_floating_point(): raise TypeError(f"W must be a floating-point tensor, got dtype {W.dtype}.")
+        if W.ndim != 2:
+            raise ValueError(f"W must be a (D, L) matrix, got shape {tuple(W.shape)}.")
+        if not W.is_floating_point():
+            raise TypeError(f"W must be a floating-point tensor, got dtype {W.dtype}.")
         self.D, self.L = W.shape
         b = torch.as_tensor(b, dtype=W.dtype)
         if b.shape != (self.D,):
-            raise ValueError(f"b must have shape ({self.D},) to match the {self.D} rows of W, got {tuple(b.shape)}.")
+            raise ValueError(f"b must have shape ({self.D},) to match the {self.D} rows of W, "
+                             f"got {tuple(b.shape)}.")
         sigma = torch.as_tensor(sigma, dtype=W.dtype)
         if sigma.numel() != 1 or not bool(sigma.reshape(()) > 0):
             raise ValueError(f"sigma must be a single positive number, got {sigma.tolist()}.")
         self.W, self.b, self.sigma = W, b, sigma.reshape(())
 
     def __repr__(self):
-        return f"LinearGaussian(D={self.D}, L={self.L}, sigma={self.sigma.item():.3g}, dtype={self.W.dtype})"
+        return (f"LinearGaussian(D={self.D}, L={self.L}, "
+                f"sigma={self.sigma.item():.3g}, dtype={self.W.dtype})")
 
 # %% ../nbs/00_elbo.ipynb #25bc189c
 @patch
@@ -92,19 +102,20 @@ def log_prior(self:LinearGaussian,
 @patch
 def log_likelihood(self:LinearGaussian,
                    x:Tensor, # (..., D) observations
-                   z:Tensor, # (..., L) codes, broadcastable with `x` over the leading dims
+                   z:Tensor, # (..., L) codes, broadcastable with `x`
                   )->Tensor: # (...) log N(x; W z + b, sigma^2 I)
     "Log-density of the observation model p(x | z)."
     x = _check_last('x', x, self.D, 'one observation per row', self.W.dtype)
     z = _check_last('z', z, self.L, 'one code per row', self.W.dtype)
     resid = x - (z @ self.W.T + self.b)
-    return -0.5 * (self.D * (LOG_2PI + 2 * self.sigma.log()) + resid.pow(2).sum(-1) / self.sigma**2)
+    log_det = self.D * (LOG_2PI + 2 * self.sigma.log())
+    return -0.5 * (log_det + resid.pow(2).sum(-1) / self.sigma**2)
 
 # %% ../nbs/00_elbo.ipynb #f221669e
 @patch
 def log_joint(self:LinearGaussian,
               x:Tensor, # (..., D) observations
-              z:Tensor, # (..., L) codes, broadcastable with `x` over the leading dims
+              z:Tensor, # (..., L) codes, broadcastable with `x`
              )->Tensor: # (...) log p(x, z)
     "Log of the joint density p(x, z) = p(x | z) p(z)."
     return self.log_likelihood(x, z) + self.log_prior(z)
@@ -114,10 +125,11 @@ def log_joint(self:LinearGaussian,
 def sample(self:LinearGaussian,
            n:int, # number of (x, z) pairs to draw
           )->tuple: # x of shape (n, D) and z of shape (n, L)
-    "Draw `n` pairs from the joint p(x, z) by ancestral sampling (uses torch's global RNG)."
+    "Draw `n` pairs from p(x, z) by ancestral sampling (with torch's global RNG)."
     _check_positive_int('n', n)
     z = torch.randn(n, self.L, dtype=self.W.dtype)
-    x = z @ self.W.T + self.b + self.sigma * torch.randn(n, self.D, dtype=self.W.dtype)
+    noise = torch.randn(n, self.D, dtype=self.W.dtype)
+    x = z @ self.W.T + self.b + self.sigma * noise
     return x, z
 
 # %% ../nbs/00_elbo.ipynb #dc408c71
@@ -134,8 +146,8 @@ def log_marginal(self:LinearGaussian,
 @patch
 def posterior(self:LinearGaussian,
               x:Tensor, # (..., D) observations
-             )->tuple: # mean of shape (..., L) and covariance of shape (..., L, L)
-    "Exact posterior p(z | x) = N(M^-1 W^T (x - b) / sigma^2, M^-1) with M = I + W^T W / sigma^2."
+             )->tuple: # mean (..., L) and covariance (..., L, L)
+    "Exact posterior N(M^-1 W^T (x - b) / sigma^2, M^-1), M = I + W^T W / sigma^2."
     x = _check_last('x', x, self.D, 'one observation per row', self.W.dtype)
     s2 = self.sigma**2
     M = torch.eye(self.L, dtype=self.W.dtype) + self.W.T @ self.W / s2
@@ -145,63 +157,72 @@ def posterior(self:LinearGaussian,
 
 # %% ../nbs/00_elbo.ipynb #1a6aceff
 def _check_q(model, q_mean, q_cov):
-    "Validate a Gaussian q = N(q_mean, q_cov) over the model's L-dimensional codes; return its Cholesky factor."
-    q_mean = _check_last('q_mean', q_mean, model.L, 'the mean of q over the latent space', model.W.dtype)
+    "Check q = N(q_mean, q_cov) over the model's codes; return both and the Cholesky factor."
+    q_mean = _check_last('q_mean', q_mean, model.L, 'the mean of q', model.W.dtype)
     _check_is_tensor('q_cov', q_cov)
     if q_cov.ndim < 2 or q_cov.shape[-2:] != (model.L, model.L):
-        raise ValueError(f"q_cov must have shape (..., {model.L}, {model.L}), got {tuple(q_cov.shape)}; "
+        raise ValueError(f"q_cov must have shape (..., {model.L}, {model.L}), "
+                         f"got {tuple(q_cov.shape)}; "
                          "for a diagonal q pass torch.diag_embed(variances).")
     q_cov = q_cov.to(model.W.dtype)
     return q_mean, q_cov, _cholesky('q_cov', q_cov)
 
-def expected_log_likelihood(model:LinearGaussian, # the linear-Gaussian model
-                            x:Tensor, # (..., D) observations
-                            q_mean:Tensor, # (..., L) mean m of q
-                            q_cov:Tensor, # (..., L, L) covariance S of q
-                           )->Tensor: # (...) E_q[log p(x | z)]
+def expected_log_likelihood(
+    model:LinearGaussian, # the linear-Gaussian model
+    x:Tensor, # (..., D) observations
+    q_mean:Tensor, # (..., L) mean m of q
+    q_cov:Tensor, # (..., L, L) covariance S of q
+)->Tensor: # (...) E_q[log p(x | z)]
     "Exact expected log-likelihood E_q[log p(x | z)] under q = N(q_mean, q_cov)."
     x = _check_last('x', x, model.D, 'one observation per row', model.W.dtype)
     q_mean, q_cov, _ = _check_q(model, q_mean, q_cov)
     resid = x - model.b - q_mean @ model.W.T
     trace = (model.W.T @ model.W * q_cov).sum((-2, -1))
-    return -0.5 * (model.D * (LOG_2PI + 2 * model.sigma.log()) + (resid.pow(2).sum(-1) + trace) / model.sigma**2)
+    log_det = model.D * (LOG_2PI + 2 * model.sigma.log())
+    return -0.5 * (log_det + (resid.pow(2).sum(-1) + trace) / model.sigma**2)
 
 # %% ../nbs/00_elbo.ipynb #790dcfd2
-def kl_gaussian_to_prior(q_mean:Tensor, # (..., L) mean m of q
-                         q_cov:Tensor, # (..., L, L) covariance S of q
-                        )->Tensor: # (...) KL(N(m, S) || N(0, I)), >= 0
+def kl_gaussian_to_prior(
+    q_mean:Tensor, # (..., L) mean m of q
+    q_cov:Tensor, # (..., L, L) covariance S of q
+)->Tensor: # (...) KL(N(m, S) || N(0, I)), >= 0
     "Exact KL divergence from q = N(q_mean, q_cov) to the standard normal prior."
-    _check_is_tensor('q_mean', q_mean)
+    _check_is_tensor('q_mean', q_mean); _check_is_tensor('q_cov', q_cov)
+    if q_mean.ndim == 0 or q_cov.shape[-1:] != q_mean.shape[-1:]:
+        raise ValueError(f"q_mean must be (..., L) and q_cov (..., L, L), "
+                         f"got {tuple(q_mean.shape)} and {tuple(q_cov.shape)}.")
     A = _cholesky('q_cov', q_cov)
     L = A.shape[-1]
-    if q_mean.ndim == 0 or q_mean.shape[-1] != L:
-        raise ValueError(f"q_mean must have shape (..., {L}) to match q_cov, got {tuple(q_mean.shape)}.")
     logdet = 2 * A.diagonal(dim1=-2, dim2=-1).log().sum(-1)
     trace = q_cov.diagonal(dim1=-2, dim2=-1).sum(-1)
     return 0.5 * (trace + q_mean.pow(2).sum(-1) - L - logdet)
 
 # %% ../nbs/00_elbo.ipynb #6cf359ec
-def elbo_gaussian_q(model:LinearGaussian, # the linear-Gaussian model
-                    x:Tensor, # (..., D) observations
-                    q_mean:Tensor, # (..., L) mean m of q
-                    q_cov:Tensor, # (..., L, L) covariance S of q (use torch.diag_embed for a diagonal q)
-                   )->Tensor: # (...) the ELBO, a lower bound on log p(x)
+def elbo_gaussian_q(
+    model:LinearGaussian, # the linear-Gaussian model
+    x:Tensor, # (..., D) observations
+    q_mean:Tensor, # (..., L) mean m of q
+    q_cov:Tensor, # (..., L, L) covariance S of q; torch.diag_embed for a diagonal q
+)->Tensor: # (...) the ELBO, a lower bound on log p(x)
     "Exact ELBO E_q[log p(x | z)] - KL(q || p(z)) for a Gaussian q = N(q_mean, q_cov)."
-    return expected_log_likelihood(model, x, q_mean, q_cov) - kl_gaussian_to_prior(*_check_q(model, q_mean, q_cov)[:2])
+    q_mean, q_cov, _ = _check_q(model, q_mean, q_cov)
+    return expected_log_likelihood(model, x, q_mean, q_cov) - kl_gaussian_to_prior(q_mean, q_cov)
 
 # %% ../nbs/00_elbo.ipynb #541f3f89
-def elbo_mc(model:LinearGaussian, # the linear-Gaussian model
-            x:Tensor, # (..., D) observations
-            q_mean:Tensor, # (..., L) mean m of q
-            q_cov:Tensor, # (..., L, L) covariance S of q
-            n_samples:int=1, # number of independent one-sample estimates to return
-           )->Tensor: # (n_samples, ...) each entry log p(x, z) - log q(z) for its own z ~ q
-    "Independent one-sample Monte Carlo estimates of the ELBO, with z = q_mean + A eps drawn by reparameterization."
+def elbo_mc(
+    model:LinearGaussian, # the linear-Gaussian model
+    x:Tensor, # (..., D) observations
+    q_mean:Tensor, # (..., L) mean m of q
+    q_cov:Tensor, # (..., L, L) covariance S of q
+    n_samples:int=1, # number of independent one-sample estimates to return
+)->Tensor: # (n_samples, ...) log p(x, z) - log q(z), each for its own z ~ q
+    "Independent one-sample estimates of the ELBO, with z = q_mean + A eps (reparameterized)."
     _check_positive_int('n_samples', n_samples)
     x = _check_last('x', x, model.D, 'one observation per row', model.W.dtype)
     q_mean, q_cov, A = _check_q(model, q_mean, q_cov)
     batch = torch.broadcast_shapes(x.shape[:-1], q_mean.shape[:-1], A.shape[:-2])
     eps = torch.randn(n_samples, *batch, model.L, dtype=model.W.dtype)
     z = q_mean + (A @ eps.unsqueeze(-1)).squeeze(-1)
-    log_q = -0.5 * (model.L * LOG_2PI + eps.pow(2).sum(-1)) - A.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    half_logdet = A.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    log_q = -0.5 * (model.L * LOG_2PI + eps.pow(2).sum(-1)) - half_logdet
     return model.log_joint(x, z) - log_q

@@ -61,12 +61,13 @@ _RECON_LOSS_NAMES = {'bce': 'bce', 'bernoulli': 'bce',
                     'mse': 'mse', 'gaussian': 'mse',
                     'l1': 'l1', 'laplace': 'l1'}
 
-def likelihood_name(recon_loss:str, # a reconstruction loss name or alias, e.g. "bce" or "bernoulli"
-                   )->str: # the canonical name: "bce", "mse" or "l1"
-    "Map a reconstruction-loss name or alias to its canonical name, or fail listing the valid ones."
+def likelihood_name(
+    recon_loss:str, # a reconstruction loss name or alias, e.g. "bce" or "bernoulli"
+)->str: # the canonical name: "bce", "mse" or "l1"
+    "The canonical name of a reconstruction loss or alias, or an error listing them."
     key = recon_loss.lower() if isinstance(recon_loss, str) else recon_loss
     if key not in _RECON_LOSS_NAMES:
-        raise ValueError(f"recon_loss={recon_loss!r} is not a known reconstruction loss; "
+        raise ValueError(f"recon_loss={recon_loss!r} is not a known likelihood; "
                          f"use one of {sorted(_RECON_LOSS_NAMES)}.")
     return _RECON_LOSS_NAMES[key]
 
@@ -77,48 +78,57 @@ OBS_NOISE = ('fixed', 'shared', 'pixel')
 def _mlp(sizes, act):
     "Linear layers between consecutive `sizes`, each followed by `act`."
     layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]): layers += [nn.Linear(n_in, n_out), act()]
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(n_in, n_out), act()]
     return nn.Sequential(*layers)
 
 # %% ../nbs/01_model.ipynb #182b4bff
 class VAE(nn.Module):
-    "A variational autoencoder with an MLP encoder and decoder and a diagonal-Gaussian posterior."
+    "A VAE with MLP encoder and decoder and a diagonal-Gaussian posterior."
     def __init__(self,
-                 input_dim:int=784, # D, the number of features of a flattened input
-                 hidden_dim:int=400, # width of every hidden layer
-                 latent_dim:int=20, # L, the size of the code z
-                 n_layers:int=1, # hidden layers in the encoder (the decoder mirrors it)
-                 recon_loss:str='bce', # the likelihood p(x|z): "bce"/"bernoulli", "mse"/"gaussian", "l1"/"laplace"
-                 beta:float=1.0, # weight of the KL term (1 is the plain VAE, >1 a beta-VAE)
-                 activation:str='relu', # hidden nonlinearity: "relu" or "tanh"
-                 obs_noise:str='fixed', # scale of a Gaussian/Laplace p(x|z): "fixed", or learned: "shared" (one) or "pixel" (one per pixel)
-                ):
+        input_dim:int=784, # D, the number of features of a flattened input
+        hidden_dim:int=400, # width of every hidden layer
+        latent_dim:int=20, # L, the size of the code z
+        n_layers:int=1, # hidden layers in the encoder (the decoder mirrors it)
+        recon_loss:str='bce', # p(x|z): "bce", "mse", "l1" or an alias of one
+        beta:float=1.0, # weight of the KL term (1: the VAE, > 1: a β-VAE)
+        activation:str='relu', # hidden nonlinearity: "relu" or "tanh"
+        obs_noise:str='fixed', # scale of p(x|z): "fixed", or learned "shared"/"pixel"
+    ):
         super().__init__()
         for name, value in [('input_dim', input_dim), ('hidden_dim', hidden_dim),
                             ('latent_dim', latent_dim), ('n_layers', n_layers)]:
             _check_positive_int(name, value)
         likelihood_name(recon_loss)
-        _check_nonnegative('beta', beta, hint='use 1 for the standard VAE, > 1 for a beta-VAE.')
+        _check_nonnegative('beta', beta, hint='1 for a VAE, > 1 for a β-VAE.')
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} is not supported; use one of {sorted(ACTIVATIONS)}.")
+            raise ValueError(f"activation={activation!r} is not supported; "
+                             f"use one of {sorted(ACTIVATIONS)}.")
         if obs_noise not in OBS_NOISE:
-            raise ValueError(f"obs_noise={obs_noise!r} is not supported; use one of {list(OBS_NOISE)}.")
+            raise ValueError(f"obs_noise={obs_noise!r} is not supported; "
+                             f"use one of {list(OBS_NOISE)}.")
         if obs_noise != 'fixed' and likelihood_name(recon_loss) == 'bce':
-            raise ValueError(f"obs_noise={obs_noise!r} needs a likelihood with a scale; the Bernoulli has none. "
-                             "Use recon_loss='gaussian' or 'laplace', or obs_noise='fixed'.")
-        self.input_dim, self.hidden_dim, self.latent_dim, self.n_layers = input_dim, hidden_dim, latent_dim, n_layers
-        self.recon_loss, self.beta, self.activation, self.obs_noise = recon_loss, beta, activation, obs_noise
-        act = ACTIVATIONS[activation]
-        self.enc = _mlp([input_dim] + [hidden_dim] * n_layers, act)
+            raise ValueError(f"obs_noise={obs_noise!r} needs a likelihood with a "
+                             "scale; the Bernoulli has none. Use recon_loss="
+                             "'gaussian' or 'laplace', or obs_noise='fixed'.")
+        self.input_dim, self.hidden_dim = input_dim, hidden_dim
+        self.latent_dim, self.n_layers = latent_dim, n_layers
+        self.recon_loss, self.beta = recon_loss, beta
+        self.activation, self.obs_noise = activation, obs_noise
+        act, hidden = ACTIVATIONS[activation], [hidden_dim] * n_layers
+        self.enc = _mlp([input_dim] + hidden, act)
         self.mu = nn.Linear(hidden_dim, latent_dim)
         self.logvar = nn.Linear(hidden_dim, latent_dim)
-        self.dec = nn.Sequential(*_mlp([latent_dim] + [hidden_dim] * n_layers, act), nn.Linear(hidden_dim, input_dim))
+        self.dec = nn.Sequential(*_mlp([latent_dim] + hidden, act),
+                                 nn.Linear(hidden_dim, input_dim))
         n_scales = {'fixed': 0, 'shared': 1, 'pixel': input_dim}[obs_noise]
-        self.log_scale = nn.Parameter(torch.zeros(n_scales)) if n_scales else None  # log s of p(x|z), learned
+        # log s of a Gaussian/Laplace p(x|z) if learned, else None
+        self.log_scale = nn.Parameter(torch.zeros(n_scales)) if n_scales else None
 
 # %% ../nbs/01_model.ipynb #c6cd78df
 @patch
-def encode(self:VAE, x:Tensor, # a batch (B, D), or (B, ...) with D trailing values per example
+def encode(self:VAE,
+           x:Tensor, # a batch (B, D), or (B, ...) with D values per example
           )->tuple: # (mu, logvar), each (B, L)
     "Parameters of the diagonal Gaussian q(z|x) for each example."
     x = _flatten(x, self.input_dim)
@@ -127,34 +137,40 @@ def encode(self:VAE, x:Tensor, # a batch (B, D), or (B, ...) with D trailing val
 
 # %% ../nbs/01_model.ipynb #f6795da2
 @patch
-def reparameterize(self:VAE, mu:Tensor, # means of q(z|x), (B, L)
+def reparameterize(self:VAE,
+                   mu:Tensor, # means of q(z|x), (B, L)
                    logvar:Tensor, # log-variances of q(z|x), (B, L)
-                  )->Tensor: # z = mu + sigma * eps with a fresh eps ~ N(0, I), (B, L)
-    "Draw z ~ N(mu, diag(exp(logvar))) as a differentiable function of mu and logvar."
+                  )->Tensor: # z = mu + sigma * eps, a fresh eps ~ N(0, I), (B, L)
+    "Draw z ~ N(mu, diag(exp(logvar))), differentiable in mu and logvar."
     if mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}.")
+        raise ValueError(f"mu and logvar must have the same shape, "
+                         f"got {tuple(mu.shape)} and {tuple(logvar.shape)}.")
     std = torch.exp(0.5 * logvar)
     return mu + std * torch.randn_like(std)
 
 # %% ../nbs/01_model.ipynb #cc9841e3
 @patch
-def decode(self:VAE, z:Tensor, # codes, (B, L)
-          )->Tensor: # logits of p(x|z), (B, D); apply a sigmoid to get pixel means
+def decode(self:VAE,
+           z:Tensor, # codes, (B, L)
+          )->Tensor: # logits of p(x|z), (B, D); a sigmoid gives pixel means
     "Decoder logits for each code."
     if z.dim() != 2 or z.shape[1] != self.latent_dim:
-        raise ValueError(f"z must have shape (B, latent_dim={self.latent_dim}), got {tuple(z.shape)}.")
+        raise ValueError(f"z must have shape (B, latent_dim={self.latent_dim}), "
+                         f"got {tuple(z.shape)}.")
     return self.dec(z)
 
 # %% ../nbs/01_model.ipynb #0cdced20
 class VAEOutput(NamedTuple):
-    "What a VAE forward pass returns: decoder logits, posterior parameters and the sampled code."
+    "What a VAE forward pass returns: logits, posterior parameters, the sampled code."
     logits: Tensor # (B, D) decoder logits
     mu: Tensor # (B, L) posterior means
     logvar: Tensor # (B, L) posterior log-variances
     z: Tensor # (B, L) the reparameterized sample that was decoded
 
+# %% ../nbs/01_model.ipynb #bd23f4af
 @patch
-def forward(self:VAE, x:Tensor, # a batch (B, D) or images (B, ...)
+def forward(self:VAE,
+            x:Tensor, # a batch (B, D) or images (B, ...)
            )->VAEOutput: # logits, mu, logvar, z
     "Encode, draw one reparameterized sample per example, decode."
     mu, logvar = self.encode(x)

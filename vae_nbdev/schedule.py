@@ -9,29 +9,32 @@ __all__ = ['beta_schedule', 'cyclical_beta_schedule']
 from .model import _check_nonnegative, _check_positive_int
 
 # %% ../nbs/03_schedule.ipynb #08248373
-def beta_schedule(step:int, # optimiser steps taken so far, counted from 0
-                  warmup_steps:int, # length T of the linear ramp; 0 switches warm-up off
-                  beta_max:float=1.0, # the KL weight reached at the end of the ramp
-                 )->float: # β for this step
-    "Linear KL warm-up: `beta_max * step / warmup_steps` while `step < warmup_steps`, then `beta_max`."
+def beta_schedule(
+    step:int, # optimiser steps taken so far, counted from 0
+    warmup_steps:int, # length T of the linear ramp; 0 switches warm-up off
+    beta_max:float=1.0, # the KL weight reached at the end of the ramp
+)->float: # β for this step
+    "Linear KL warm-up: β = `beta_max * min(1, step / warmup_steps)`."
     _check_nonnegative('step', step, hint="count optimiser steps from 0.")
     _check_nonnegative('warmup_steps', warmup_steps, hint="use 0 for no warm-up.")
-    _check_nonnegative('beta_max', beta_max, hint="use 1 for the standard VAE, > 1 for a beta-VAE.")
+    _check_nonnegative('beta_max', beta_max, hint="1 for a VAE, > 1 for a β-VAE.")
     if step >= warmup_steps: return float(beta_max)
     return float(beta_max) * step / warmup_steps
 
 # %% ../nbs/03_schedule.ipynb #923d6a6d
-def cyclical_beta_schedule(step:int, # optimiser steps taken so far, counted from 0
-                           cycle_steps:int, # length C of one cycle, > 0
-                           beta_max:float=1.0, # the KL weight held at the end of every cycle
-                           ramp_fraction:float=0.5, # R in (0, 1]: share of each cycle spent ramping up from 0
-                          )->float: # β for this step
-    "Cyclical KL annealing (Fu et al., 2019): in each cycle β ramps linearly from 0 to `beta_max` over the first `ramp_fraction`, then holds."
+def cyclical_beta_schedule(
+    step:int, # optimiser steps taken so far, counted from 0
+    cycle_steps:int, # length C of one cycle, > 0
+    beta_max:float=1.0, # the KL weight held at the end of every cycle
+    ramp_fraction:float=0.5, # R in (0, 1]: share of each cycle spent ramping up
+)->float: # β for this step
+    "Cyclical annealing: in each cycle β ramps from 0 to `beta_max`, then holds."
     _check_nonnegative('step', step, hint="count optimiser steps from 0.")
     _check_positive_int('cycle_steps', cycle_steps)
-    _check_nonnegative('beta_max', beta_max, hint="use 1 for the standard VAE, > 1 for a beta-VAE.")
-    _check_nonnegative('ramp_fraction', ramp_fraction, hint="use a value in (0, 1], e.g. 0.5.")
+    _check_nonnegative('beta_max', beta_max, hint="1 for a VAE, > 1 for a β-VAE.")
+    _check_nonnegative('ramp_fraction', ramp_fraction, hint="use one in (0, 1].")
     if not 0 < ramp_fraction <= 1:
-        raise ValueError(f"ramp_fraction must be in (0, 1], got {ramp_fraction!r}; 0.5 ramps over half of each cycle.")
+        raise ValueError(f"ramp_fraction must be in (0, 1], got {ramp_fraction!r}; "
+                         "0.5 ramps over half of each cycle.")
     tau = (step % cycle_steps) / cycle_steps
     return float(beta_max) * min(1.0, tau / ramp_fraction)
