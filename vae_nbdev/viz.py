@@ -102,7 +102,7 @@ def _figsize_for(grid, panels=1, max_width=8.0, min_width=2.0, px_per_inch=70, t
     return (width, min(8.0, panels * (width * H / W + title_inches)))
 
 def show_reconstructions(model:VAE, # a trained VAE
-                         x:Tensor, # a batch of inputs, (B, D) or (B, 1, h, w); the first `n` are shown
+                         x:Tensor, # a batch of inputs, (B, D) or (B, 1, h, w); the first n are shown
                          n:int=8, # how many inputs to show
                          shape:tuple=(28, 28), # (h, w) of one image
                          nrow:int=None, # images per row (default: all n in one row, at most 10)
