@@ -7,7 +7,8 @@
 Fails (exit 1) on:
 - a broken local link: a page, picture, script or stylesheet that is not there, or a `#fragment`
   that names no element of its page (links in `search.json` included, and nbdev's links to API
-  entries, which are written with the published address from settings.ini);
+  entries, which are written with the published address from settings.ini; README.md's links
+  into the published site too);
 - a math span MathJax 3 cannot typeset (TeX errors, undefined macros), checked offline with the npm
   package `mathjax-full` under node (`scripts/check_math.mjs`; `npm ci --prefix scripts` installs it);
 - an API entry (a heading whose section opens with a signature) documented twice on the site;
@@ -82,6 +83,18 @@ def check_links(site:Path, soups:dict, url_prefix:str=None):
         for entry in json.loads(search.read_text(encoding='utf-8')):
             href = entry.get('href', '')
             if (err := target_ok(site / 'index.html', href)): problems.append((search, f'search entry {href}: {err}'))
+    return problems
+
+
+def check_readme(site:Path, readme:Path, url_prefix:str):
+    "README.md's links into the published site (written by scripts/sync_readme.py) name pages and anchors that exist."
+    problems, ids = [], {}
+    for url in re.findall(r'\]\((' + re.escape(url_prefix) + r'[^)\s]*)\)', readme.read_text(encoding='utf-8')):
+        parts = urlsplit(url[len(url_prefix):])
+        path = site / (unquote(parts.path) or 'index.html')
+        if not path.exists(): problems.append((readme, f'{url}: no page {path.name} in the site')); continue
+        if parts.fragment and parts.fragment not in ids.setdefault(path, _ids(_soup(path))):
+            problems.append((readme, f'{url}: no anchor #{parts.fragment}'))
     return problems
 
 
@@ -165,6 +178,7 @@ def main(argv=None):
     p.add_argument('--log', type=Path, help='captured output of nbdev_docs: any warning or error fails')
     p.add_argument('--strict', action='store_true', help='layout notes (wide equations, wide code, signatures) fail too')
     p.add_argument('--site-url', default=site_url(), help="links starting with it are checked as local (default: settings.ini's)")
+    p.add_argument('--readme', type=Path, default=HERE.parent / 'README.md', help="whose links into the site to check (default: the repo's)")
     p.add_argument('--json', type=Path, help='also write every finding to this JSON file')
     a = p.parse_args(argv)
     site = a.site.resolve()
@@ -172,6 +186,7 @@ def main(argv=None):
     soups = {pg: _soup(pg) for pg in pages(site)}
 
     failures = [('link', *x) for x in check_links(site, soups, a.site_url)]
+    if a.readme.exists(): failures += [('readme', *x) for x in check_readme(site, a.readme, a.site_url)]
     spans = math_spans(soups)
     verdicts = typeset(spans)
     notes = []

@@ -33,9 +33,14 @@ def _docs_url():
     return cfg['DEFAULT']['doc_host'] + cfg['DEFAULT']['doc_baseurl']
 
 
+def _page(notebook_stem):
+    "The page nbdev renders a notebook to: numeric prefix dropped, lower case (`00_elbo` -> `elbo.html`), as nbdev's `_nbpath2html`."
+    return re.sub(r'^\d+[a-zA-Z0-9]*_', '', notebook_stem.lower()) + '.html'
+
+
 def _link_to_docs(markdown):
     "Relative notebook links work on the docs site, not on a README: point them at the site's pages."
-    return re.sub(r'\]\(([\w-]+)\.ipynb(#[^)]*)?\)', lambda m: f'](' + _docs_url() + f'/{m.group(1)}.html{m.group(2) or ""})', markdown)
+    return re.sub(r'\]\(([\w-]+)\.ipynb(#[^)]*)?\)', lambda m: f'](' + _docs_url() + f'/{_page(m.group(1))}{m.group(2) or ""})', markdown)
 
 
 def _output_text(output):
