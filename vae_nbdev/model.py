@@ -32,6 +32,7 @@ def _check_nonnegative(name:str, value, integer:bool=False, hint:str=''):
     if not (math.isfinite(value) and value >= 0): raise ValueError(f"{name} must be {want}, got {value!r}{fix}")
     return value
 
+# %% ../nbs/01_model.ipynb #9fc2fadd
 def _flatten(x:Tensor, input_dim:int, name:str='x')->Tensor:
     "`x` of shape (B, ...) as (B, input_dim), or an error naming `name` and the size it should have."
     if not isinstance(x, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
@@ -82,6 +83,26 @@ def _mlp(sizes, act):
         layers += [nn.Linear(n_in, n_out), act()]
     return nn.Sequential(*layers)
 
+# %% ../nbs/01_model.ipynb #c8974033
+def _check_vae_args(input_dim, hidden_dim, latent_dim, n_layers, recon_loss, beta,
+                    activation, obs_noise):
+    "Errors naming a bad argument of `VAE`, with the valid choices."
+    for name, value in [('input_dim', input_dim), ('hidden_dim', hidden_dim),
+                        ('latent_dim', latent_dim), ('n_layers', n_layers)]:
+        _check_positive_int(name, value)
+    likelihood_name(recon_loss)
+    _check_nonnegative('beta', beta, hint='1 for a VAE, > 1 for a β-VAE.')
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation={activation!r} is not supported; "
+                         f"use one of {sorted(ACTIVATIONS)}.")
+    if obs_noise not in OBS_NOISE:
+        raise ValueError(f"obs_noise={obs_noise!r} is not supported; "
+                         f"use one of {list(OBS_NOISE)}.")
+    if obs_noise != 'fixed' and likelihood_name(recon_loss) == 'bce':
+        raise ValueError(f"obs_noise={obs_noise!r} needs a likelihood with a "
+                         "scale; the Bernoulli has none. Use recon_loss="
+                         "'gaussian' or 'laplace', or obs_noise='fixed'.")
+
 # %% ../nbs/01_model.ipynb #182b4bff
 class VAE(nn.Module):
     "A VAE with MLP encoder and decoder and a diagonal-Gaussian posterior."
@@ -96,21 +117,8 @@ class VAE(nn.Module):
         obs_noise:str='fixed', # scale of p(x|z): "fixed", or learned "shared"/"pixel"
     ):
         super().__init__()
-        for name, value in [('input_dim', input_dim), ('hidden_dim', hidden_dim),
-                            ('latent_dim', latent_dim), ('n_layers', n_layers)]:
-            _check_positive_int(name, value)
-        likelihood_name(recon_loss)
-        _check_nonnegative('beta', beta, hint='1 for a VAE, > 1 for a β-VAE.')
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} is not supported; "
-                             f"use one of {sorted(ACTIVATIONS)}.")
-        if obs_noise not in OBS_NOISE:
-            raise ValueError(f"obs_noise={obs_noise!r} is not supported; "
-                             f"use one of {list(OBS_NOISE)}.")
-        if obs_noise != 'fixed' and likelihood_name(recon_loss) == 'bce':
-            raise ValueError(f"obs_noise={obs_noise!r} needs a likelihood with a "
-                             "scale; the Bernoulli has none. Use recon_loss="
-                             "'gaussian' or 'laplace', or obs_noise='fixed'.")
+        _check_vae_args(input_dim, hidden_dim, latent_dim, n_layers, recon_loss, beta,
+                        activation, obs_noise)
         self.input_dim, self.hidden_dim = input_dim, hidden_dim
         self.latent_dim, self.n_layers = latent_dim, n_layers
         self.recon_loss, self.beta = recon_loss, beta
