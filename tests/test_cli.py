@@ -3,8 +3,10 @@
 The scripts are looked up next to the running interpreter (`pip install -e .` puts them there);
 the notebook nbs/10_cli.ipynb tests the same functions in-process.
 """
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +54,7 @@ def test_train_writes_run_folder(trained):
     assert 45 < h['test_loss'] < 400 and h['kl'] > 0 and h['beta'] == 1.0
     config = json.loads((out / 'config.json').read_text())
     assert config['hidden_dim'] == 64 and config['epochs'] == 1 and config['dataset'] == 'sample'
-    assert 'test loss' in res.stdout and str(out) in res.stdout
+    assert '-ELBO' in res.stdout and str(out) in res.stdout
 
 
 def test_eval_json_and_table(trained):
@@ -65,8 +67,10 @@ def test_eval_json_and_table(trained):
     for key in ('elbo', 'iwae', 'recon', 'kl', 'active_units', 'seconds'): assert key in rep, key
     assert rep['elbo'] < 0 and rep['iwae'] > rep['elbo']
     assert abs(rep['elbo'] + rep['recon'] + rep['kl']) < 1e-6
+    assert 'checkpoint' in rep['data_source'] or 'config.json' in rep['data_source']
     table = run(script('vae_nbdev_eval'), out / 'checkpoint.pt', '--k', '10', '--n', '200', cwd=out.parent)
     assert table.returncode == 0, table.stderr
+    assert 'IWAE bound' in table.stderr   # progress and time left go to stderr
     assert 'ELBO' in table.stdout and 'IWAE' in table.stdout and f"{rep['elbo']:.2f}" in table.stdout
 
 
@@ -79,7 +83,7 @@ def test_bad_flag_exits_nonzero_without_traceback(tmp_path):
 
 def test_runtime_errors_exit_nonzero_without_traceback(tmp_path):
     res = run(script('vae_nbdev_train'), '--latent-dim', '0', '--out', tmp_path / 'x', cwd=tmp_path)
-    assert res.returncode == 1 and 'latent_dim' in res.stderr and 'Traceback' not in res.stderr
+    assert res.returncode == 1 and '--latent-dim' in res.stderr and 'Traceback' not in res.stderr
     (tmp_path / 'bad.pt').write_bytes(b'not a checkpoint')
     res = run(script('vae_nbdev_eval'), tmp_path / 'bad.pt', cwd=tmp_path)
     assert res.returncode == 1 and 'bad.pt' in res.stderr and 'Traceback' not in res.stderr
@@ -91,3 +95,44 @@ def test_help_lists_every_config_field(tmp_path):
     res = run(script('vae_nbdev_train'), '--help', cwd=tmp_path)
     assert res.returncode == 0
     for f in fields(VAEConfig): assert '--' + f.name.replace('_', '-') in res.stdout, f.name
+
+
+def digest(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob('*')) if p.is_file()}
+
+
+@pytest.mark.parametrize('argv, status, says', [
+    (['--resume', '--latent-dim', '8'], 1, 'trained with --latent-dim 20'),
+    (['--overwrite', '--lr', '1e30'], 1, '--lr 1e+30 is out of range'),
+    (['--overwrite', '--threads', '100000'], 2, 'thread count'),
+    ([], 1, '--overwrite'),   # the no-argument command into runs/vae, which already holds a run
+])
+def test_refused_commands_leave_the_run_untouched(trained, tmp_path, argv, status, says):
+    "A refused command exits with one message, no traceback, and leaves every file of the run byte-identical."
+    out, res = trained
+    assert res.returncode == 0, res.stderr
+    folder = tmp_path / 'runs' / 'vae'
+    shutil.copytree(out, folder)
+    before = digest(tmp_path)
+    args = argv if argv == [] else [*argv, '--out', folder]
+    r = run(script('vae_nbdev_train'), *args, cwd=tmp_path)
+    assert r.returncode == status, r.stderr
+    assert says in r.stderr and 'Traceback' not in r.stderr
+    if status == 1: assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert digest(tmp_path) == before
+
+
+def test_eval_says_what_data_it_assumes(trained, tmp_path):
+    "A checkpoint that does not record its data, with no config.json beside it: eval says what it assumed."
+    import torch
+    out, res = trained
+    assert res.returncode == 0, res.stderr
+    ck = torch.load(out / 'checkpoint.pt', weights_only=True)
+    ck['data'] = {k: v for k, v in ck['data'].items() if k not in ('dataset', 'binarize')}
+    torch.save(ck, tmp_path / 'old.pt')
+    ev = run(script('vae_nbdev_eval'), tmp_path / 'old.pt', '--k', '2', '--n', '50', '--json', '--quiet', cwd=tmp_path)
+    assert ev.returncode == 0, ev.stderr
+    rep = json.loads(ev.stdout)
+    assert 'assumed' in rep['data_source'] and (rep['dataset'], rep['binarize']) == ('sample', 'none')
+    assert ev.stderr == ''
