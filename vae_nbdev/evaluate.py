@@ -14,8 +14,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .model import VAE, likelihood_name, _flatten
-from .losses import MSE_VARIANCE, LAPLACE_SCALE, fast_softplus
+from .model import VAE, likelihood_name, _flatten, _check_vae, _check_positive_int
+from .losses import MSE_VARIANCE, LAPLACE_SCALE, fast_softplus, kl_terms
 
 # %% ../nbs/07_evaluate.ipynb #f98c9532
 def log_likelihood(logits:Tensor, # decoder logits, (..., D)
@@ -49,16 +49,12 @@ def iwae_curve(log_w:Tensor, # a pool of log-weights, (K, ...) with K samples pe
                         for k in ks])
 
 # %% ../nbs/07_evaluate.ipynb #90ab2d8b
-def _check_count(name, v):
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}.")
-
 def iwae_from_chunks(log_weights_fn:Callable, # n -> (n, ...) tensor of n fresh log-weights per example
                      k:int, # total number of importance samples
                      chunk:int, # samples requested per call (the last call may get fewer)
                     )->Tensor: # the estimate log((1/k) sum_i w_i), shape (...)
     "`iwae_from_log_weights` over `k` samples drawn `chunk` at a time, with a running logsumexp."
-    _check_count('k', k); _check_count('chunk', chunk)
+    _check_positive_int('k', k); _check_positive_int('chunk', chunk)
     acc = None
     for start in range(0, k, chunk):
         s = torch.logsumexp(log_weights_fn(min(chunk, k - start)), 0)
@@ -66,10 +62,6 @@ def iwae_from_chunks(log_weights_fn:Callable, # n -> (n, ...) tensor of n fresh 
     return acc - math.log(k)
 
 # %% ../nbs/07_evaluate.ipynb #3034037c
-def _check_model(model):
-    if not all(hasattr(model, a) for a in ('encode', 'decode', 'latent_dim', 'input_dim', 'recon_loss')):
-        raise TypeError(f"model must be a VAE (with encode, decode, latent_dim, input_dim, recon_loss), got {type(model).__name__}.")
-
 def _log_weights(model, x, mu, logvar, n, generator=None, beta=1.0):
     "(n, B) log-weights for n samples per row of x, given the encoder output mu, logvar (beta weighs log p(z) - log q)."
     eps = torch.randn((n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
@@ -81,12 +73,12 @@ def _log_weights(model, x, mu, logvar, n, generator=None, beta=1.0):
 def log_importance_weights(model:VAE, # a VAE (any likelihood)
                            x:Tensor, # a batch (B, D), or images (B, ...)
                            k:int, # samples from q(z|x) per example
-                           generator:torch.Generator|None=None, # source of eps, drawn as randn((k, B, L)); None: the global RNG
+                           generator=None, # a torch.Generator, the source of eps drawn as randn((k, B, L)); None: the global RNG
                            beta:float=1.0, # weight of log p(z) - log q(z|x); 1 gives the true importance weights
                           )->Tensor: # (k, B) values of log p(x|z) + beta * (log p(z) - log q(z|x))
     "Log importance weights for `k` samples z ~ q(z|x) per example."
-    _check_model(model)
-    _check_count('k', k)
+    _check_vae(model)
+    _check_positive_int('k', k)
     x = _flatten(x, model.input_dim)
     mu, logvar = model.encode(x)
     return _log_weights(model, x, mu, logvar, k, generator, beta)
@@ -150,10 +142,10 @@ def iwae_bound(model:VAE, # a trained VAE
                progress:bool|Callable=False, # True: progress and time left on stderr; or a callable progress(done, total)
               )->Tensor: # (N,) estimates of log p(x) in nats (lower bounds in expectation)
     "The importance-weighted bound L_k on log p(x) for every example, batched over data and samples."
-    _check_model(model)
-    for name, v in (('k', k), ('batch_size', batch_size)): _check_count(name, v)
+    _check_vae(model)
+    for name, v in (('k', k), ('batch_size', batch_size)): _check_positive_int(name, v)
     if chunk is None: chunk = max(1, 5000 // batch_size)
-    _check_count('chunk', chunk)
+    _check_positive_int('chunk', chunk)
     x = _flatten(x, model.input_dim)
     report = _reporter(progress, f'IWAE bound (k={k})')
     g, out, done, total = _generator(model, seed), [], 0, len(x) * k
@@ -179,9 +171,9 @@ def kl_per_dimension(model:VAE, # a VAE
                      batch_size:int=1000, # examples encoded at once
                     )->Tensor: # (L,) mean over the data of KL(q(z_j|x) || N(0, 1)), in nats
     "The closed-form KL term of each latent dimension, averaged over the data."
-    _check_model(model); _check_count('batch_size', batch_size)
+    _check_vae(model); _check_positive_int('batch_size', batch_size)
     mu, logvar = _encode_all(model, x, batch_size)
-    return (0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).mean(0)
+    return kl_terms(mu, logvar).mean(0)
 
 # %% ../nbs/07_evaluate.ipynb #a32b157d
 class ActiveUnits(NamedTuple):
@@ -195,7 +187,7 @@ def active_units(model:VAE, # a VAE
                  batch_size:int=1000, # examples encoded at once
                 )->ActiveUnits: # (count, variances)
     "Count the latent dimensions whose posterior mean varies across the data (Burda et al., 2015)."
-    _check_model(model); _check_count('batch_size', batch_size)
+    _check_vae(model); _check_positive_int('batch_size', batch_size)
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or threshold < 0:
         raise ValueError(f"threshold must be a non-negative number, got {threshold!r}.")
     mu, _ = _encode_all(model, x, batch_size)
@@ -219,7 +211,7 @@ def evaluate_model(model:VAE, # a trained VAE
                    progress:bool|Callable=False, # True: progress of the IWAE pass and time left on stderr; or a callable
                   )->dict: # n, k, likelihood, elbo, recon, kl, iwae, gap, active_units, latent_dim, kl_per_dim, seconds
     "ELBO and its two terms, the IWAE log-likelihood estimate, active units and KL per dimension, as plain numbers."
-    _check_model(model); _check_count('batch_size', batch_size)
+    _check_vae(model); _check_positive_int('batch_size', batch_size)
     t0 = time.perf_counter()
     g, rec = _generator(model, seed), []
     with _evaluating(model):
