@@ -2,7 +2,7 @@
 
     python bench/profile_step.py            # 784-400-20 VAE, batch 128, full MNIST, 2 threads
 
-Runs the same step as `fit` (forward, `compute_elbo`, backward, fused Adam) on in-memory batches,
+Runs the same step as `fit` (forward, `compute_elbo`, backward, fused Adam, denormals flushed) on in-memory batches,
 warms up for 50 steps, profiles 100, and prints the operators that took the most time, grouped
 by input shape, with the time per step of each. Then the wall-clock time of a step, and what a cold
 cache costs: a 128x784 elementwise operation and one of the step's large matrix products, timed with
@@ -19,7 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from vae_nbdev.config import VAEConfig, build_model
 from vae_nbdev.data import get_data
-from vae_nbdev.train import _adam, _loss_fn
+from vae_nbdev.train import _adam, _denormals_flushed, _loss_fn
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,10 +43,11 @@ def cold_cache_report():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--root', default=os.environ.get('VAE_NBDEV_DATA', str(HERE.parent.parent / 'shared' / 'data')))
+    p.add_argument('--root', default=os.environ.get('VAE_NBDEV_DATA'), help='torchvision root holding MNIST (default: $VAE_NBDEV_DATA)')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--steps', type=int, default=100)
     args = p.parse_args()
+    if not args.root: p.error('full MNIST is needed: pass --root DIR or set VAE_NBDEV_DATA (a torchvision root)')
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build_model(VAEConfig())
@@ -57,18 +58,20 @@ def main():
         loss = loss_fn(next(batches), 1.0)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
 
-    for _ in range(50): step()
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+    with _denormals_flushed():   # as inside fit
+        for _ in range(50): step()
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(args.steps): step()
+        t = time.perf_counter()
         for _ in range(args.steps): step()
+        seconds = (time.perf_counter() - t) / args.steps
     rows = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
     total = sum(e.self_cpu_time_total for e in rows) / args.steps
     print(f"{'operator':42}{'ms/step':>9}  input shapes")
     for e in rows[:20]:
         print(f"{e.key[:41]:42}{e.self_cpu_time_total / args.steps / 1e3:>9.3f}  {str(e.input_shapes)[:70]}")
     print(f"{'all operators':42}{total / 1e3:>9.3f}")
-    t = time.perf_counter()
-    for _ in range(args.steps): step()
-    print(f"wall-clock time of a step, unprofiled: {(time.perf_counter() - t) / args.steps * 1e3:.2f} ms")
+    print(f"wall-clock time of a step, unprofiled: {seconds * 1e3:.2f} ms")
     cold_cache_report()
 
 

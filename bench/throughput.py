@@ -9,8 +9,8 @@ same 60,000 greyscale MNIST digits (`--root`, torchvision layout). The reference
 `DataLoader` + `ToTensor` (bench/pytorch_examples_vae.py); vae_nbdev from tensors in memory with
 fused Adam, through `fit`.
 
-Each side trains in a process of its own (so vae_nbdev's import-time settings, such as flushing
-denormals, stay out of the reference), and the sides take turns, one epoch each, alternating which
+Each side trains in a process of its own (so that nothing one side sets up, such as the threads
+PyTorch starts, is shared with the other), and the sides take turns, one epoch each, alternating which
 goes first. The speed of a small cloud machine drifts by tens of percent over minutes (neighbours
 share its caches); taking turns exposes every side to the same drift, so the ratio stays fair even
 when the absolute numbers move. vae_nbdev continues its run between turns with
@@ -144,13 +144,14 @@ def cpu_model():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--root', default=os.environ.get('VAE_NBDEV_DATA', str(HERE.parent.parent / 'shared' / 'data')))
+    p.add_argument('--root', default=os.environ.get('VAE_NBDEV_DATA'), help='torchvision root holding MNIST (default: $VAE_NBDEV_DATA)')
     p.add_argument('--epochs', type=int, default=10, help='epochs each side trains (and times); the test loss is taken after them')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--compile', action='store_true', help='also time vae_nbdev with torch.compile')
     p.add_argument('--out', default=str(HERE / 'results' / 'throughput.json'))
     p.add_argument('--worker', choices=sorted(SIDES), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if not args.root: p.error('full MNIST is needed: pass --root DIR or set VAE_NBDEV_DATA (a torchvision root)')
     if args.worker: return worker(args.worker, args.root, args.threads)
     if args.epochs < 1 + args.compile: p.error('--epochs must be at least 1 (2 with --compile)')
     torch.set_num_threads(args.threads)

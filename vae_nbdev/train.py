@@ -6,7 +6,7 @@
 __all__ = ['get_device', 'set_seed', 'cosine_lr', 'evaluate_elbo', 'save_checkpoint', 'CheckpointError', 'load_checkpoint',
            'load_model', 'ConfigMismatchError', 'NonFiniteLossError', 'fit']
 
-# %% ../nbs/06_train.ipynb #dd8c36df
+# %% ../nbs/06_train.ipynb #d684ff54
 import errno, glob, io, math, os, random, sys, tempfile, time
 from contextlib import contextmanager
 from dataclasses import fields
@@ -18,7 +18,7 @@ import torch
 from torch import nn, Tensor
 from fastprogress.fastprogress import master_bar, progress_bar
 
-from .model import VAE
+from .model import VAE, _check_vae, _check_nonnegative
 from .losses import compute_elbo
 from .schedule import beta_schedule, cyclical_beta_schedule
 from .config import VAEConfig, MODEL_FIELDS, build_model
@@ -56,12 +56,11 @@ def get_device(name:str=None, # "cpu", "cuda", "cuda:1", "mps"... or a torch.dev
                          "Pass one of those, or device=None to pick the best available.")
     return dev
 
-# %% ../nbs/06_train.ipynb #9623f824
+# %% ../nbs/06_train.ipynb #1f7901c3
 def set_seed(seed:int, # a non-negative integer
             )->None:
     "Seed Python's `random`, NumPy's global generator and PyTorch (CPU and all GPUs)."
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    _check_nonnegative('seed', seed, integer=True)
     random.seed(int(seed)); np.random.seed(int(seed)); torch.manual_seed(int(seed))
 
 # %% ../nbs/06_train.ipynb #5061bdcf
@@ -368,7 +367,7 @@ def _loss_fn(model:VAE, compile:bool=False, objective:Callable=None, free_bits:f
 # %% ../nbs/06_train.ipynb #944d2802
 CHECK_EVERY = 10  # optimizer steps between two looks at the stored losses (NaN/inf check, progress)
 
-# %% ../nbs/06_train.ipynb #d3efc402
+# %% ../nbs/06_train.ipynb #2c3b8d1f
 class NonFiniteLossError(FloatingPointError):
     "The training or test loss became NaN or infinite; `fit` stopped and kept the last good checkpoint."
     def __init__(self, msg:str, # the explanation: where it happened and what to do
@@ -395,9 +394,9 @@ class _EpochLosses:
         if not math.isfinite(s):
             j = self.checked + int((~torch.isfinite(window)).nonzero()[0])
             step = self.first_step + j + 1
-            raise NonFiniteLossError(
-                f"The training loss became {self.losses[j].item()} at epoch {self.epoch}, step {step} (batch {j + 1}); "
-                f"training stopped. {self.status()} Lower lr or set grad_clip, then train again.", self.epoch, step)
+            msg = [f"The training loss became {self.losses[j].item()} at epoch {self.epoch}, step {step} (batch {j + 1}); "
+                   "training stopped.", self.status(), "Lower lr or set grad_clip, then train again."]
+            raise NonFiniteLossError(' '.join(m for m in msg if m), self.epoch, step)
         self.total += s; self.checked = self.n
         if self.on_mean: self.on_mean(self.total / self.n)
 
@@ -472,7 +471,7 @@ def _progress(quiet:bool)->_Quiet:
     "The progress display: none, a bar on a terminal, else one line per epoch."
     return _Quiet() if quiet else _Bar() if sys.stdout.isatty() else _Lines()
 
-# %% ../nbs/06_train.ipynb #910f0749
+# %% ../nbs/06_train.ipynb #e2f2d215
 @contextmanager
 def _ctrl_c_ends_run(history:list, saver:_Checkpoints, progress:_Quiet):
     "Turn Ctrl-C into a clean stop: the finished epochs stay in `history` and on disk, and a message says how to resume."
@@ -518,19 +517,18 @@ def _split_data(data):
 
 def _evaluate_checked(model, test, epoch:int, step:int, saver:_Checkpoints)->dict:
     "The test ELBO after an epoch, or NonFiniteLossError saying whether the test data or the model is to blame."
-    ev = evaluate_elbo(model, test)
-    if math.isfinite(ev['loss']): return ev
-    bad_data = any(not torch.isfinite(_as_batch(x, 'cpu', 'data.test')).all() for x in test)
-    why = ("data.test holds NaN or infinite values; repair the test data (training itself was finite)" if bad_data
-           else "the model produces non-finite outputs on the test data; lower lr or set grad_clip")
-    raise NonFiniteLossError(f"The test loss became {ev['loss']} after epoch {epoch} (step {step}): {why}. {saver.status()}",
-                             epoch, step, 'test')
+    try: ev, err = evaluate_elbo(model, test), None
+    except ValueError as e: ev, err = None, e          # the loss may refuse NaN in its input
+    if err is None and math.isfinite(ev['loss']): return ev
+    if any(not torch.isfinite(_as_batch(x, 'cpu', 'data.test')).all() for x in test):
+        raise NonFiniteLossError(f"data.test holds NaN or infinite values, so the test loss after epoch {epoch} (step {step}) "
+                                 f"is not finite; repair the test data (the training loss was finite). {saver.status()}",
+                                 epoch, step, 'test')
+    if err is not None: raise err
+    raise NonFiniteLossError(f"The test loss became {ev['loss']} after epoch {epoch} (step {step}): the model produces "
+                             f"non-finite outputs on the test data; lower lr or set grad_clip. {saver.status()}", epoch, step, 'test')
 
-def _check_model(model):
-    if not isinstance(model, nn.Module) or not all(hasattr(model, a) for a in ('encode', 'decode', 'recon_loss', 'beta')):
-        raise TypeError(f"model must be a VAE (an nn.Module with encode, decode, recon_loss and beta), got {type(model).__name__}.")
-
-# %% ../nbs/06_train.ipynb #37d3648f
+# %% ../nbs/06_train.ipynb #0e84312e
 def fit(model:VAE, # the model to train (moved to `device`, trained in place)
         data, # a DataBundle from `get_data`, any object with .train/.test batch iterables, or a (train, test) pair
         epochs:int=None, # total epochs of the run (with resume=True: train up to this many); None: from the config
@@ -552,7 +550,7 @@ def fit(model:VAE, # the model to train (moved to `device`, trained in place)
         objective:Callable=None, # (model, x, beta=...) -> 0-dim loss to minimise; None: the β-weighted negative ELBO
        )->list: # one dict per epoch: epoch, step, lr, beta, train_loss, test_loss, recon, kl, seconds
     "Train `model` with Adam on the β-weighted negative ELBO; evaluate the test ELBO and checkpoint every epoch."
-    _check_model(model)
+    _check_vae(model)
     train, test = _split_data(data)
     if resume and checkpoint is None: raise ValueError("resume=True needs checkpoint=PATH, the file to continue from.")
     saved = load_checkpoint(checkpoint) if resume else None
