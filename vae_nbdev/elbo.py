@@ -17,22 +17,22 @@ from .model import _check_positive_int
 LOG_2PI = math.log(2 * math.pi)
 
 def _check_is_tensor(name, t):
-    "TypeError naming `name` unless `t` is a torch.Tensor (shapes are checked elsewhere)."
+    "TypeError naming `name` unless `t` is a torch.Tensor (not its shape)."
     if not isinstance(t, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}; "
                         "wrap it with torch.as_tensor(...).")
 
 def _cholesky(name, cov):
-    "Lower Cholesky factor of `cov`, or an error naming `name` if it is not positive definite."
+    "Lower Cholesky factor of `cov`; an error naming `name` if there is none."
     _check_is_tensor(name, cov)
     if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
         raise ValueError(f"{name} must be a (..., n, n) covariance matrix, "
                          f"got shape {tuple(cov.shape)}; "
-                         "for a diagonal covariance pass torch.diag_embed(variances).")
+                         "for a diagonal one pass torch.diag_embed(variances).")
     chol, info = torch.linalg.cholesky_ex(cov)
     if (info != 0).any():
-        raise ValueError(f"{name} must be symmetric positive definite; build it as "
-                         "A @ A.mT + eps * I, or add a small multiple of the identity.")
+        raise ValueError(f"{name} must be symmetric positive definite; build it "
+                         "as A @ A.mT + eps * I, or add a multiple of the identity.")
     return chol
 
 # %% ../nbs/00_elbo.ipynb #bacfc225
@@ -65,7 +65,7 @@ def _check_last(name, t, n, what, dtype):
 
 # %% ../nbs/00_elbo.ipynb #1b2972f1
 class LinearGaussian:
-    "Linear-Gaussian latent model: z ~ N(0, I_L) and x | z ~ N(W z + b, sigma^2 I_D)."
+    "Linear-Gaussian model: z ~ N(0, I_L) and x | z ~ N(W z + b, sigma^2 I_D)."
     def __init__(self,
                  W:Tensor, # (D, L) weight that maps a code to the mean of x
                  b:Tensor, # (D,) offset of the mean of x
@@ -73,17 +73,17 @@ class LinearGaussian:
                 ):
         _check_is_tensor('W', W)
         if W.ndim != 2:
-            raise ValueError(f"W must be a (D, L) matrix, got shape {tuple(W.shape)}.")
+            raise ValueError(f"W must be a (D, L) matrix, got {tuple(W.shape)}.")
         if not W.is_floating_point():
-            raise TypeError(f"W must be a floating-point tensor, got dtype {W.dtype}.")
+            raise TypeError(f"W must be a floating-point tensor, got {W.dtype}.")
         self.D, self.L = W.shape
         b = torch.as_tensor(b, dtype=W.dtype)
         if b.shape != (self.D,):
-            raise ValueError(f"b must have shape ({self.D},) to match the {self.D} rows of W, "
+            raise ValueError(f"b must have shape ({self.D},) like the rows of W, "
                              f"got {tuple(b.shape)}.")
         sigma = torch.as_tensor(sigma, dtype=W.dtype)
         if sigma.numel() != 1 or not bool(sigma.reshape(()) > 0):
-            raise ValueError(f"sigma must be a single positive number, got {sigma.tolist()}.")
+            raise ValueError(f"sigma must be one positive number, got {sigma.tolist()}.")
         self.W, self.b, self.sigma = W, b, sigma.reshape(())
 
     def __repr__(self):
@@ -158,8 +158,8 @@ def posterior(self:LinearGaussian,
 
 # %% ../nbs/00_elbo.ipynb #1a6aceff
 def _check_q(model, q_mean, q_cov):
-    "Check q = N(q_mean, q_cov) over the model's codes; return both and the Cholesky factor."
-    q_mean = _check_last('q_mean', q_mean, model.L, 'the mean of q', model.W.dtype)
+    "Check q = N(q_mean, q_cov) over the codes; return both and a Cholesky factor."
+    q_mean = _check_last('q_mean', q_mean, model.L, 'mean of q', model.W.dtype)
     _check_is_tensor('q_cov', q_cov)
     if q_cov.ndim < 2 or q_cov.shape[-2:] != (model.L, model.L):
         raise ValueError(f"q_cov must have shape (..., {model.L}, {model.L}), "
@@ -203,11 +203,12 @@ def elbo_gaussian_q(
     model:LinearGaussian, # the linear-Gaussian model
     x:Tensor, # (..., D) observations
     q_mean:Tensor, # (..., L) mean m of q
-    q_cov:Tensor, # (..., L, L) covariance S of q; torch.diag_embed for a diagonal q
+    q_cov:Tensor, # (..., L, L) covariance S of q (diagonal: torch.diag_embed)
 )->Tensor: # (...) the ELBO, a lower bound on log p(x)
-    "Exact ELBO E_q[log p(x | z)] - KL(q || p(z)) for a Gaussian q = N(q_mean, q_cov)."
+    "Exact ELBO E_q[log p(x | z)] - KL(q || p(z)) of a Gaussian q = N(q_mean, q_cov)."
     q_mean, q_cov, _ = _check_q(model, q_mean, q_cov)
-    return expected_log_likelihood(model, x, q_mean, q_cov) - kl_gaussian_to_prior(q_mean, q_cov)
+    expected = expected_log_likelihood(model, x, q_mean, q_cov)
+    return expected - kl_gaussian_to_prior(q_mean, q_cov)
 
 # %% ../nbs/00_elbo.ipynb #541f3f89
 def elbo_mc(
@@ -217,7 +218,7 @@ def elbo_mc(
     q_cov:Tensor, # (..., L, L) covariance S of q
     n_samples:int=1, # number of independent one-sample estimates to return
 )->Tensor: # (n_samples, ...) log p(x, z) - log q(z), each for its own z ~ q
-    "Independent one-sample estimates of the ELBO, with z = q_mean + A eps (reparameterized)."
+    "Independent one-sample ELBO estimates, z = q_mean + A eps (reparameterized)."
     _check_positive_int('n_samples', n_samples)
     x = _check_last('x', x, model.D, 'one observation per row', model.W.dtype)
     q_mean, q_cov, A = _check_q(model, q_mean, q_cov)
