@@ -111,7 +111,7 @@ def _reporter(progress, label):
     if callable(progress): return progress
     raise TypeError(f"progress must be True, False or a callable progress(done, total), got {type(progress).__name__}.")
 
-# %% ../nbs/07_evaluate.ipynb #e3bef836
+# %% ../nbs/07_evaluate.ipynb #e557bf4b
 def _batches(model, x, batch_size):
     "Yield (x_batch, mu, logvar) on the model's device, `batch_size` rows at a time."
     p = next(model.parameters())
@@ -133,6 +133,7 @@ def _generator(model, seed):
     if seed is None: return None
     return torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
 
+# %% ../nbs/07_evaluate.ipynb #e3bef836
 def iwae_bound(model:VAE, # a trained VAE
                x:Tensor, # data (N, D), or images (N, ...); binary for the Bernoulli likelihood
                k:int=5000, # importance samples per example (k=1 gives the ELBO)
@@ -195,12 +196,13 @@ def active_units(model:VAE, # a VAE
     var = mu.var(0)
     return ActiveUnits(int((var > threshold).sum()), var)
 
-# %% ../nbs/07_evaluate.ipynb #464d60b5
+# %% ../nbs/07_evaluate.ipynb #426cfdbd
 def _sample_log_likelihood(model, x, mu, logvar, generator=None):
     "log p(x|z) for one z ~ q(z|x) per example, (B,)."
     z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     return log_likelihood(model.decode(z), x, model.recon_loss)
 
+# %% ../nbs/07_evaluate.ipynb #464d60b5
 def evaluate_model(model:VAE, # a trained VAE
                    x:Tensor, # data (N, D), or images (N, ...)
                    k:int=5000, # importance samples per example for the log-likelihood estimate
