@@ -275,7 +275,7 @@ class ConfigMismatchError(ValueError):
         super().__init__(msg)
         self.setting, self.value, self.expected, self.source = setting, value, expected, source
 
-# %% ../nbs/06_train.ipynb #ea73e325
+# %% ../nbs/06_train.ipynb #458fb086
 def _settings(model, cfg, train, saved:dict=None, path=None, **given)->VAEConfig:
     "The run's VAEConfig from one source (`cfg`, else the checkpoint `saved`, else the model + defaults); `given` may only repeat it."
     names = {f.name for f in fields(VAEConfig)}
@@ -306,7 +306,7 @@ def _settings(model, cfg, train, saved:dict=None, path=None, **given)->VAEConfig
                                       f"build the data with bs={d['batch_size']}.", 'batch_size', bs, d['batch_size'], src)
         d['batch_size'] = bs
     run = VAEConfig(**d)                                               # checks every value, by name
-    if getattr(run, 'cycle_steps', 0) and run.warmup_steps:
+    if run.cycle_steps and run.warmup_steps:
         raise ValueError(f"warmup_steps={run.warmup_steps} and cycle_steps={run.cycle_steps}: cyclical annealing "
                          "replaces the warm-up; set one of them to 0.")
     if saved is not None: _check_resume(saved, run, train, path, cfg is not None)
@@ -333,10 +333,10 @@ def _check_resume(saved:dict, run:VAEConfig, train, path, from_cfg:bool):
             raise ConfigMismatchError(f"data.train comes from {k}={src[k]!r} but the run in '{path}' was trained on "
                                       f"{k}={data[k]!r}; load the same data to continue it.", k, src[k], data[k], 'checkpoint')
 
-# %% ../nbs/06_train.ipynb #3ffadaad
+# %% ../nbs/06_train.ipynb #750beccb
 def _beta_at(cfg:VAEConfig, beta_max:float)->Callable:
     "The function step -> β_t of the run: cyclical annealing if cfg.cycle_steps > 0, else the linear warm-up."
-    cycle, warm = getattr(cfg, 'cycle_steps', 0), cfg.warmup_steps
+    cycle, warm = cfg.cycle_steps, cfg.warmup_steps
     if cycle: return lambda t: cyclical_beta_schedule(t, cycle, beta_max)
     return lambda t: beta_schedule(t, warm, beta_max) if t < warm else beta_max
 
@@ -528,34 +528,35 @@ def _evaluate_checked(model, test, epoch:int, step:int, saver:_Checkpoints)->dic
     raise NonFiniteLossError(f"The test loss became {ev['loss']} after epoch {epoch} (step {step}): the model produces "
                              f"non-finite outputs on the test data; lower lr or set grad_clip. {saver.status()}", epoch, step, 'test')
 
-# %% ../nbs/06_train.ipynb #0e84312e
+# %% ../nbs/06_train.ipynb #625e1322
 def fit(model:VAE, # the model to train (moved to `device`, trained in place)
-        data, # a DataBundle from `get_data`, any object with .train/.test batch iterables, or a (train, test) pair
-        epochs:int=None, # total epochs of the run (with resume=True: train up to this many); None: from the config
+        data, # `get_data`'s DataBundle, or a (train, test) pair of batch iterables
+        epochs:int=None, # total epochs of the run; None: from the config
         *,
-        cfg=None, # a VAEConfig or dict holding the run's settings (its architecture must be the model's)
-        lr:float=None, # Adam's learning rate (the starting rate of a cosine schedule); None: from the config
-        lr_schedule:str=None, # "constant", or "cosine" from lr down to lr/100 over the run; None: from the config
-        warmup_steps:int=None, # optimizer steps of linear β warm-up from 0 to model.beta (0: none); None: from the config
-        cycle_steps:int=None, # > 0: cyclical β annealing with cycles of this many steps instead; None: from the config
-        grad_clip:float=None, # clip the total gradient norm to this value; None: from the config (no clipping by default)
-        free_bits:float=None, # KL floor in nats per latent dimension (0: off); None: from the config
-        seed:int=None, # seeds Python, NumPy and PyTorch before the first step; None: from the config (0 by default)
-        checkpoint:Path=None, # write a checkpoint here after every epoch (a str is fine); None: no checkpoints
-        resume:bool=False, # continue the run saved in `checkpoint`, with the same settings
+        cfg=None, # a VAEConfig or dict: the run's settings; None: the defaults
+        lr:float=None, # Adam's (starting) learning rate; None: from the config
+        lr_schedule:str=None, # "constant", or "cosine" down to lr/100; None: from the config
+        warmup_steps:int=None, # steps of linear β warm-up (0: none); None: from the config
+        cycle_steps:int=None, # > 0: cyclical β annealing instead; None: from the config
+        grad_clip:float=None, # clip the gradient norm to this; None: from the config
+        free_bits:float=None, # KL floor, nats per latent dimension; None: from the config
+        seed:int=None, # seed of Python, NumPy and PyTorch; None: from the config
+        checkpoint:Path=None, # write a checkpoint here after every epoch (a str is fine)
+        resume:bool=False, # continue the run saved in `checkpoint`
         device:str=None, # see `get_device`; None: CUDA, then MPS, then CPU
         quiet:bool=False, # print nothing: no progress, no table, no messages
         compile:bool=False, # `torch.compile` the forward pass and the loss
-        fused:bool=None, # PyTorch's fused Adam: None uses it where the device supports it
-        objective:Callable=None, # (model, x, beta=...) -> 0-dim loss to minimise; None: the β-weighted negative ELBO
-       )->list: # one dict per epoch: epoch, step, lr, beta, train_loss, test_loss, recon, kl, seconds
+        fused:bool=None, # fused Adam: None uses it where the device supports it
+        objective:Callable=None, # (model, x, beta=...) -> loss; None: the β-weighted -ELBO
+       )->list: # one dict per epoch (see the table below)
     "Train `model` with Adam on the β-weighted negative ELBO; evaluate the test ELBO and checkpoint every epoch."
     _check_vae(model)
     train, test = _split_data(data)
     if resume and checkpoint is None: raise ValueError("resume=True needs checkpoint=PATH, the file to continue from.")
     saved = load_checkpoint(checkpoint) if resume else None
-    cfg = _settings(model, cfg, train, saved, checkpoint, epochs=epochs, lr=lr, lr_schedule=lr_schedule, seed=seed,
-                    warmup_steps=warmup_steps, cycle_steps=cycle_steps, grad_clip=grad_clip, free_bits=free_bits)
+    cfg = _settings(model, cfg, train, saved, checkpoint, epochs=epochs, lr=lr, lr_schedule=lr_schedule,
+                    seed=seed, warmup_steps=warmup_steps, cycle_steps=cycle_steps, grad_clip=grad_clip,
+                    free_bits=free_bits)
     _check_data(train, test)
     device = get_device(device)
     model.to(device)
@@ -563,7 +564,8 @@ def fit(model:VAE, # the model to train (moved to `device`, trained in place)
         if device.type != 'cpu' and callable(getattr(b, 'to', None)): b.to(device)
     opt = _adam(model.parameters(), cfg.lr, fused)
     sched = _make_scheduler(opt, cfg.lr_schedule, cfg.epochs * len(train))
-    beta_at, loss_fn = _beta_at(cfg, float(model.beta)), _loss_fn(model, compile, objective, getattr(cfg, 'free_bits', 0.0))
+    beta_at = _beta_at(cfg, float(model.beta))
+    loss_fn = _loss_fn(model, compile, objective, cfg.free_bits)
     progress = _progress(quiet)
     saver = _Checkpoints(checkpoint, model, opt, sched, cfg, train, note=progress.note)
     if saved is None: set_seed(cfg.seed); history, step = [], 0
@@ -590,8 +592,8 @@ def fit(model:VAE, # the model to train (moved to `device`, trained in place)
             train_loss, seconds = losses.mean(), time.perf_counter() - t0
             ev = _evaluate_checked(model, test, epoch + 1, step, saver)
             history.append({'epoch': epoch + 1, 'step': step, 'lr': opt.param_groups[0]['lr'], 'beta': beta,
-                            'train_loss': train_loss, 'test_loss': ev['loss'], 'recon': ev['recon'], 'kl': ev['kl'],
-                            'seconds': seconds})
+                            'train_loss': train_loss, 'test_loss': ev['loss'], 'recon': ev['recon'],
+                            'kl': ev['kl'], 'seconds': seconds})
             saver.save(history, step)
             progress.show(history[-1])
     model.eval()
