@@ -19,7 +19,7 @@ from .losses import MSE_VARIANCE, LAPLACE_SCALE, fast_softplus, kl_terms
 
 # %% ../nbs/07_evaluate.ipynb #f98c9532
 def log_likelihood(logits:Tensor, # decoder logits, (..., D)
-                   x:Tensor, # data, (..., D), broadcastable against `logits` (e.g. (B, D) with logits (k, B, D))
+                   x:Tensor, # data, (..., D), broadcastable against logits (e.g. (B, D) with logits (k, B, D))
                    recon_loss:str='bce', # the likelihood: "bce"/"bernoulli", "mse"/"gaussian" or "l1"/"laplace"
                   )->Tensor: # log p(x|z) summed over the last dimension, shape (...)
     "The full, normalised log-likelihood log p(x|z) per example, constants included."
@@ -31,9 +31,9 @@ def log_likelihood(logits:Tensor, # decoder logits, (..., D)
     return -err.abs().sum(-1) / s - D * math.log(2 * s)
 
 # %% ../nbs/07_evaluate.ipynb #32e4e668
-def iwae_from_log_weights(log_w:Tensor, # log importance weights, k samples along `dim`
+def iwae_from_log_weights(log_w:Tensor, # log importance weights, k samples along dim
                           dim:int=0, # the sample dimension
-                         )->Tensor: # log of the mean weight, with `dim` reduced
+                         )->Tensor: # log of the mean weight, with dim reduced
     "The importance-weighted estimate log((1/k) sum_i w_i), computed stably from log w."
     return torch.logsumexp(log_w, dim) - math.log(log_w.shape[dim])
 
@@ -73,7 +73,7 @@ def _log_weights(model, x, mu, logvar, n, generator=None, beta=1.0):
 def log_importance_weights(model:VAE, # a VAE (any likelihood)
                            x:Tensor, # a batch (B, D), or images (B, ...)
                            k:int, # samples from q(z|x) per example
-                           generator=None, # a torch.Generator, the source of eps drawn as randn((k, B, L)); None: the global RNG
+                           generator:torch.Generator=None, # source of eps, drawn as randn((k, B, L)); None: the global RNG
                            beta:float=1.0, # weight of log p(z) - log q(z|x); 1 gives the true importance weights
                           )->Tensor: # (k, B) values of log p(x|z) + beta * (log p(z) - log q(z|x))
     "Log importance weights for `k` samples z ~ q(z|x) per example."
@@ -94,13 +94,15 @@ class _StderrProgress:
     def __init__(self, label, every=10.0):
         self.label, self.t0, self.last = label, time.perf_counter(), -math.inf
         self.tty = getattr(sys.stderr, 'isatty', lambda: False)()
-        self.every = 0.5 if self.tty else every  # a log file gets one line every `every` seconds, a terminal one line redrawn
+        self.every = 0.5 if self.tty else every  # a terminal: one line redrawn; a log: a line every `every` s
     def __call__(self, done, total):
         now = time.perf_counter(); elapsed = now - self.t0
         if done < total and now - self.last < self.every: return
         self.last = now
         if done >= total: msg = f'{self.label}: done in {_clock(elapsed)}'
-        else: msg = f'{self.label}: {done / total:.0%}, {_clock(elapsed)} elapsed, about {_clock(elapsed / done * (total - done))} left'
+        else:
+            left = elapsed / done * (total - done)
+            msg = f'{self.label}: {done / total:.0%}, {_clock(elapsed)} elapsed, about {_clock(left)} left'
         if self.tty: print('\r' + msg.ljust(79), end='\n' if done >= total else '', file=sys.stderr, flush=True)
         else: print(msg, file=sys.stderr, flush=True)
 
@@ -109,7 +111,8 @@ def _reporter(progress, label):
     if progress is None or progress is False: return None
     if progress is True: return _StderrProgress(label)
     if callable(progress): return progress
-    raise TypeError(f"progress must be True, False or a callable progress(done, total), got {type(progress).__name__}.")
+    raise TypeError(f"progress must be True, False or a callable progress(done, total), "
+                    f"got {type(progress).__name__}.")
 
 # %% ../nbs/07_evaluate.ipynb #e557bf4b
 def _batches(model, x, batch_size):
@@ -239,7 +242,8 @@ _REPORT_ROWS = [('n', 'examples', '{:d}'), ('k', 'importance samples k', '{:d}')
 def format_report(report:dict, # the dict evaluate_model returns
                  )->str: # a two-column text table
     "Lay an evaluation report out as an aligned text table."
-    if not isinstance(report, dict): raise TypeError(f"report must be the dict returned by evaluate_model, got {type(report).__name__}.")
+    if not isinstance(report, dict):
+        raise TypeError(f"report must be the dict returned by evaluate_model, got {type(report).__name__}.")
     rows = []
     for key, label, fmt in _REPORT_ROWS:
         if key not in report: continue
