@@ -175,6 +175,14 @@ class VAEOutput(NamedTuple):
     logvar: Tensor # (B, L) posterior log-variances
     z: Tensor # (B, L) the reparameterized sample that was decoded
 
+def _vae_output_fields(self,
+    logits:Tensor, # (B, D) decoder logits
+    mu:Tensor, # (B, L) posterior means
+    logvar:Tensor, # (B, L) posterior log-variances
+    z:Tensor, # (B, L) the reparameterized sample that was decoded
+): pass
+VAEOutput.__init__ = _vae_output_fields  # the docs show the fields, not (*args, **kwargs)
+
 # %% ../nbs/01_model.ipynb #bd23f4af
 @patch
 def forward(self:VAE,
