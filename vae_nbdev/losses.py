@@ -176,6 +176,7 @@ def _elbo_terms_fields(self,
 ): pass
 ELBOTerms.__init__ = _elbo_terms_fields  # so the docs show the fields, not a NamedTuple's (*args, **kwargs)
 
+# %% ../nbs/02_losses.ipynb #a9c4d076
 def _check_beta(beta):
     "beta as a float: a finite number >= 0 (a 0-dim tensor is read as its value)."
     if isinstance(beta, Tensor) and beta.numel() == 1: beta = beta.item()
@@ -183,6 +184,7 @@ def _check_beta(beta):
 
 _LEARNED_SCALE_NLL = {'mse': gaussian_nll, 'l1': laplace_nll}
 
+# %% ../nbs/02_losses.ipynb #de506674
 def compute_elbo(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
                  x:Tensor, # the batch that was encoded, same shape as logits
                  mu:Tensor, # means of q(z|x), shape (B, L)
