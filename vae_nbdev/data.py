@@ -148,7 +148,7 @@ def _torchvision_arrays(name, train, root, download):
         else: return _open(root)
     raise FileNotFoundError(_missing_message(name, root, why))
 
-# %% ../nbs/05_data.ipynb #31f479dc
+# %% ../nbs/05_data.ipynb #904e0598
 # The official files, uncompressed: number of items and MD5 checksum
 _OFFICIAL = {
     'mnist': {'train-images-idx3-ubyte': (60000, '6bbc9ace898e44ae57da46a324031adb'),
@@ -162,28 +162,34 @@ _OFFICIAL = {
 
 @lru_cache(maxsize=16)
 def _verify_idx(title, path, size, mtime_ns, n, md5):
-    "Raise a ValueError naming `path` unless it is an IDX file of `n` items with MD5 `md5` (size and mtime key the cache)."
+    "A ValueError naming `path` unless it is an IDX file of `n` items with MD5 `md5`."
     path = Path(path)
     buf = path.read_bytes()
     ndim, item, what = (3, 784, 'images') if 'images' in path.name else (1, 1, 'labels')
     head, magic = 4 + 4 * ndim, bytes([0, 0, 8, ndim])
     def damaged(why):
-        return ValueError(f"The {title} file {path} is damaged:\n{why}.\nTo fix it, delete the file and load again "
-                          f"(torchvision then downloads a fresh copy),\nor pass root=DIR (or set {DATA_ENV_VAR}=DIR) "
-                          "naming a folder with a good copy.")
-    if len(buf) < head: raise damaged(f"it holds {len(buf)} bytes, fewer than the {head} of an IDX header of {what}")
-    if buf[:4] != magic: raise damaged(f"it starts with 0x{buf[:4].hex()}, not 0x{magic.hex()}, the magic number of {what}")
+        return ValueError(f"The {title} file {path} is damaged:\n{why}.\n"
+                          "To fix it, delete the file and load again "
+                          "(torchvision then downloads a fresh copy),\n"
+                          f"or pass root=DIR (or set {DATA_ENV_VAR}=DIR) naming a folder with a good copy.")
+    if len(buf) < head:
+        raise damaged(f"it holds {len(buf)} bytes, fewer than the {head} of an IDX header of {what}")
+    if buf[:4] != magic:
+        raise damaged(f"it starts with 0x{buf[:4].hex()}, not 0x{magic.hex()}, the magic number of {what}")
     dims = [int.from_bytes(buf[4 + 4*i: 8 + 4*i], 'big') for i in range(ndim)]
-    if dims[1:] not in ([], [28, 28]): raise damaged(f"its header says images of {dims[1]}x{dims[2]} pixels, not 28x28")
+    if dims[1:] not in ([], [28, 28]):
+        raise damaged(f"its header says images of {dims[1]}x{dims[2]} pixels, not 28x28")
     want = head + dims[0] * item
-    if len(buf) < want: raise damaged(f"it holds {len(buf):,} of the {want:,} bytes its header promises: it was cut off")
-    if len(buf) > want: raise damaged(f"it holds {len(buf) - want:,} bytes more than the {want:,} its header promises")
+    if len(buf) < want:
+        raise damaged(f"it holds {len(buf):,} of the {want:,} bytes its header promises: it was cut off")
+    if len(buf) > want:
+        raise damaged(f"it holds {len(buf) - want:,} bytes more than the {want:,} its header promises")
     if dims[0] != n: raise damaged(f"it holds {dims[0]:,} {what}, the official file {n:,}")
     if md5 and (got := hashlib.md5(buf).hexdigest()) != md5:
         raise damaged(f"its MD5 checksum is {got},\nnot the official {md5}")
 
 def _check_split_files(name, raw, train):
-    "Check those of the split's images and labels files that exist in `raw` (torchvision reports missing ones)."
+    "Check the split's images and labels files that exist in `raw` (torchvision reports missing ones)."
     title = {'mnist': 'MNIST', 'fashion': 'Fashion-MNIST'}[name]
     for f in _IDX_FILES:
         p = raw/f
@@ -200,8 +206,8 @@ def _to_xy(images, labels):
 
 def load_dataset(name:str='sample', # "sample" (shipped MNIST subset), "mnist" or "fashion"
                  split:str='train', # "train" or "test"
-                 root:str|Path=None, # torchvision root for "mnist"/"fashion"; default $VAE_NBDEV_DATA, else ~/.cache/vae_nbdev; unused by "sample"
-                 download:bool=True, # if the files are missing, let torchvision try to download them (fails fast offline)
+                 root:str|Path=None, # folder for "mnist"/"fashion" (see data_root); unused by "sample"
+                 download:bool=True, # if files are missing, let torchvision download them (fails fast offline)
                 )->tuple: # (x, y): float32 (N, 784) in [0,1] and int64 labels (N,)
     "Load one split of a dataset as in-memory tensors `(x, y)`."
     name, split = _check_choice('name', name, DATASETS), _check_choice('split', split, SPLITS)
@@ -213,7 +219,7 @@ def load_dataset(name:str='sample', # "sample" (shipped MNIST subset), "mnist" o
 # %% ../nbs/05_data.ipynb #a26a5ed4
 def bce_floor(x:Tensor, # targets in [0,1], shape (B, D)
              )->Tensor: # 0-dim: the smallest BCE any decoder can reach on `x`
-    "Sum over features of the binary entropy H(x_d), mean over the batch: the minimum of BCE on grey targets."
+    "Sum over features of the binary entropy H(x_d), mean over the batch: the least BCE on `x`."
     x = torch.as_tensor(x).reshape(len(x), -1)
     return (torch.special.entr(x) + torch.special.entr(1 - x)).sum(1).mean()
 
@@ -243,18 +249,19 @@ def _bernoulli(p, generator=None):
     "One draw of Bernoulli(p) per entry, as 1[u < p] with u ~ U[0,1)."
     return torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype).lt_(p)
 
-# %% ../nbs/05_data.ipynb #433c0553
+# %% ../nbs/05_data.ipynb #6eabd0f4
 def binarize(x:Tensor, # pixel intensities in [0,1], any shape
              mode:str, # "none", "static", "threshold" or "dynamic"
              seed:int=0, # seed of the one fixed draw for "static" (unused by the other modes)
             )->Tensor: # a tensor like `x`, with values in {0,1} unless mode is "none"
-    "Binarize `x`: one fixed Bernoulli draw (static), x > 0.5 (threshold), a fresh draw (dynamic), or nothing (none)."
+    "Binarize `x`: a fixed Bernoulli draw (static), x > 0.5 (threshold), a fresh draw (dynamic), or not."
     mode = _check_choice('mode', mode, BINARIZE_MODES)
     if mode == 'none': return x
     x = _check_unit_float(x)
     if mode == 'threshold': return (x > 0.5).to(x.dtype)
     if mode == 'static':
-        return _bernoulli(x, torch.Generator(device=x.device).manual_seed(_check_nonnegative('seed', seed, integer=True)))
+        seed = _check_nonnegative('seed', seed, integer=True)
+        return _bernoulli(x, torch.Generator(device=x.device).manual_seed(seed))
     return _bernoulli(x)
 
 _binarize = binarize  # get_data has an argument called `binarize`
@@ -265,29 +272,31 @@ def _epoch_seeds(seed, epoch):
     return [int(s) >> 1 for s in np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)]
 
 class Batches:
-    "Mini-batches of the rows of an in-memory tensor: shuffled index slices, optionally a fresh Bernoulli draw per batch."
+    "Mini-batches of the rows of an in-memory tensor, shuffled, optionally binarized afresh per batch."
     def __init__(self,
                  x:Tensor, # data, shape (N, D) or (N, ...) (flattened to (N, D)); floating point
                  bs:int=128, # batch size B
                  shuffle:bool=True, # a new random order each epoch (else the stored order)
-                 dynamic:bool=False, # replace each batch by a fresh Bernoulli draw (dynamic binarization); needs x in [0,1]
+                 dynamic:bool=False, # a fresh Bernoulli draw of each batch (dynamic binarization); x in [0,1]
                  seed:int=0, # seeds the order and the draws of every epoch
                  drop_last:bool=False, # drop the last batch if it is smaller than `bs`
                 ):
         x = torch.as_tensor(x)
-        if x.ndim == 0 or len(x) == 0: raise ValueError(f"x must hold at least one sample, got shape {tuple(x.shape)}.")
+        if x.ndim == 0 or len(x) == 0:
+            raise ValueError(f"x must hold at least one sample, got shape {tuple(x.shape)}.")
         if not x.is_floating_point():
             raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}; "
                             "convert images of bytes with x.float() / 255.")
         x = _check_unit_float(x) if dynamic else _check_finite(x)
         bs, seed = _check_positive_int('bs', bs), _check_nonnegative('seed', seed, integer=True)
         if drop_last and bs > len(x):
-            raise ValueError(f"bs={bs} is larger than the {len(x)} samples, so drop_last=True would leave no batch; "
-                             "lower bs or set drop_last=False.")
+            raise ValueError(f"bs={bs} is larger than the {len(x)} samples, so drop_last=True would leave "
+                             "no batch; lower bs or set drop_last=False.")
         self.x, self.bs, self.shuffle, self.dynamic = x.reshape(len(x), -1), bs, shuffle, dynamic
         self.seed, self.drop_last = seed, drop_last
         self.epoch = 0  # the epoch the next iteration will produce; set it to resume a run
-        self.source = None  # where the data came from: get_data sets {'dataset': ..., 'binarize': ...}
+        # where the data came from: get_data sets {'dataset': ..., 'binarize': ...}
+        self.source = None
 
 # %% ../nbs/05_data.ipynb #a1690c66
 @patch(as_prop=True)
@@ -302,14 +311,16 @@ def __len__(self:Batches)->int:
 
 @patch
 def __repr__(self:Batches):
-    return (f"Batches(n={self.n}, bs={self.bs}, batches={len(self)}, shuffle={self.shuffle}, dynamic={self.dynamic}, "
-            f"seed={self.seed}, epoch={self.epoch}, device={self.x.device})")
+    dev = '' if self.x.device.type == 'cpu' else f', device={self.x.device}'
+    return (f"Batches(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, dynamic={self.dynamic}, "
+            f"seed={self.seed}, epoch={self.epoch}{dev})")
 
 # %% ../nbs/05_data.ipynb #d08aeee4
 @patch
 def _iter_epoch(self:Batches, epoch:int):
     s_order, s_draw = _epoch_seeds(self.seed, epoch)
-    idx = torch.randperm(self.n, generator=torch.Generator().manual_seed(s_order)).to(self.x.device) if self.shuffle else None
+    if self.shuffle:
+        idx = torch.randperm(self.n, generator=torch.Generator().manual_seed(s_order)).to(self.x.device)
     g_draw = torch.Generator(device=self.x.device).manual_seed(s_draw) if self.dynamic else None
     for k in range(len(self)):
         rows = slice(k * self.bs, (k + 1) * self.bs)
@@ -331,7 +342,7 @@ def to(self:Batches, device)->Batches:
 # %% ../nbs/05_data.ipynb #fc7b3ddc
 TEST_SEED = 1234  # fixed seed of the one binary draw of the test set under "static" and "dynamic"
 
-# %% ../nbs/05_data.ipynb #d562e1f9
+# %% ../nbs/05_data.ipynb #c25f26c4
 class DataBundle(NamedTuple):
     "The training batches, the test batches (stored order) and the test labels."
     train: Batches  # training batches, shuffled every epoch
@@ -342,7 +353,7 @@ def get_data(dataset:str='sample', # "sample", "mnist" or "fashion", as for load
              root:str|Path=None, # torchvision root for "mnist"/"fashion"; default $VAE_NBDEV_DATA
              binarize:str='none', # "none", "static", "threshold" or "dynamic"
              bs:int=128, # batch size of both splits
-             seed:int=0, # seeds the training order, dynamic draws and the static draw of the training set
+             seed:int=0, # seeds the training order and draws (static: the draw of the training set)
             )->DataBundle:
     "Load a dataset into memory and wrap it as training and test `Batches`."
     dataset = _check_choice('dataset', dataset, DATASETS)
@@ -351,7 +362,8 @@ def get_data(dataset:str='sample', # "sample", "mnist" or "fashion", as for load
     x_train, _ = load_dataset(dataset, 'train', root)
     x_test, y_test = load_dataset(dataset, 'test', root)
     if mode in ('static', 'threshold'): x_train = _binarize(x_train, mode, seed)
-    if mode != 'none': x_test = _binarize(x_test, 'threshold' if mode == 'threshold' else 'static', TEST_SEED)
+    if mode != 'none':
+        x_test = _binarize(x_test, 'threshold' if mode == 'threshold' else 'static', TEST_SEED)
     train = Batches(x_train, bs, shuffle=True, dynamic=mode == 'dynamic', seed=seed)
     test = Batches(x_test, bs, shuffle=False)
     train.source = {'dataset': dataset, 'binarize': mode}   # fit stores it in checkpoints

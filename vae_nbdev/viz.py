@@ -64,9 +64,11 @@ def image_grid(images:Tensor, # B images: (B, h*w), (B, h, w) or (B, 1, h, w)
                pad_value:float=1.0, # value of the padding pixels (1 is white in the gray colormap)
               )->Tensor: # one (R*(h+pad)+pad, c*(w+pad)+pad) image with c = min(nrow, B) columns
     "Tile a batch of images into one 2-D mosaic, filling it row by row."
-    if not isinstance(images, Tensor): raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}.")
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}.")
     if images.dim() < 2 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty batch (B, h*w) or (B, ..., h, w), got shape {tuple(images.shape)}.")
+        raise ValueError(f"images must be a non-empty batch (B, h*w) or (B, ..., h, w), "
+                         f"got shape {tuple(images.shape)}.")
     _check_positive_int('nrow', nrow)
     _check_positive_int('pad', pad, minimum=0)
     h, w = shape
@@ -139,7 +141,7 @@ def show_samples(model:VAE, # a trained VAE
 
 # %% ../nbs/08_visualize.ipynb #94e1e636
 def gaussian_grid(n:int=15, # grid points per axis
-                 )->Tensor: # (n*n, 2) codes in display order: row r (top first) has z2 = q[n-1-r], column c has z1 = q[c]
+                 )->Tensor: # (n*n, 2) codes row by row: row r (top first) has z2 = q[n-1-r], column c z1 = q[c]
     "An n x n grid of 2-D codes at standard-normal quantiles q_k of the probabilities (k + 1/2)/n."
     _check_positive_int('n', n)
     p = (torch.arange(n, dtype=torch.float64) + 0.5) / n
@@ -155,9 +157,9 @@ def show_manifold(model:VAE, # a trained VAE with latent_dim=2
     "Decode an n x n grid of Gaussian quantiles of a 2-D latent space (Kingma & Welling's manifold figure)."
     _check_vae(model)
     if model.latent_dim != 2:
-        raise ValueError(f"show_manifold draws a 2-D code space, but this model has latent_dim={model.latent_dim}; "
-                         f"train a model with latent_dim=2, or use show_latent_traversals(model, x0) to see "
-                         f"what each coordinate of a larger code controls.")
+        raise ValueError(f"show_manifold draws a 2-D code space, but this model has "
+                         f"latent_dim={model.latent_dim}; train a model with latent_dim=2, or use "
+                         f"show_latent_traversals(model, x0) to see what each coordinate controls.")
     z = gaussian_grid(n)
     grid = image_grid(_decode_mean(model, z), n, shape)
     fig, axs = _new_figure(1, 1, figsize)
@@ -178,12 +180,14 @@ def pca_project(m:Tensor, # N points in L dimensions, (N, L)
         raise ValueError(f"m must be a 2-D tensor (N, L), got {getattr(m, 'shape', type(m).__name__)}.")
     _check_positive_int('k', k)
     if k > min(m.shape):
-        raise ValueError(f"k={k} principal components need at least k points and k dimensions; m has shape {tuple(m.shape)}.")
+        raise ValueError(f"k={k} principal components need at least k points and k dimensions; "
+                         f"m has shape {tuple(m.shape)}.")
     c = m.detach().double().cpu()
     c = c - c.mean(0)
     _, s, vh = torch.linalg.svd(c, full_matrices=False)
-    v = vh[:k].T                                                    # (L, k) principal directions
-    v = v * v.gather(0, v.abs().argmax(0)[None]).sign()             # largest loading of each direction > 0
+    v = vh[:k].T  # (L, k) principal directions
+    # largest loading of each direction > 0
+    v = v * v.gather(0, v.abs().argmax(0)[None]).sign()
     var = s ** 2
     return (c @ v).float(), (var[:k] / var.sum()).float()
 
@@ -195,11 +199,12 @@ def show_latent_space(model:VAE, # a trained VAE
                       s:float=2, # marker size
                       bs:int=1024, # encoding batch size
                      )->Figure: # a scatter of the posterior means (plus a colorbar axis when y is given)
-    "Scatter the posterior means of x coloured by label: mu itself when latent_dim <= 2, else its first two principal components."
+    "Scatter the posterior means of x by label: mu itself if latent_dim <= 2, else its top two PCs."
     x = _inputs(x, model)
     if y is not None:
         y = torch.as_tensor(y).long().cpu().reshape(-1)
-        if len(y) != len(x): raise ValueError(f"y must hold one label per row of x: got {len(y)} labels for {len(x)} inputs.")
+        if len(y) != len(x):
+            raise ValueError(f"y must hold one label per row of x: got {len(y)} labels for {len(x)} inputs.")
     mu, _ = _posterior(model, x, bs)
     L = mu.shape[1]
     if L == 1:
@@ -209,7 +214,8 @@ def show_latent_space(model:VAE, # a trained VAE
         pts, labels, title = mu, ('posterior mean $\\mu_1$', 'posterior mean $\\mu_2$'), 'posterior means'
     else:
         pts, ratio = pca_project(mu, 2)
-        labels = tuple(f'PC{j+1} of $\\mu$ ({100 * r:.1f}% of variance)' for j, r in enumerate(ratio.tolist()))
+        labels = tuple(f'PC{j+1} of $\\mu$ ({100 * r:.1f}% of variance)'
+                       for j, r in enumerate(ratio.tolist()))
         title = f'posterior means, PCA of the {L}-D code'
     fig, axs = _new_figure(1, 1, figsize)
     ax = axs[0, 0]
@@ -217,8 +223,8 @@ def show_latent_space(model:VAE, # a trained VAE
     else:
         k = int(y.max()) + 1
         cmap = matplotlib.colormaps['tab10' if k <= 10 else 'tab20'].resampled(k)
-        sc = ax.scatter(pts[:, 0], pts[:, 1], c=y.numpy(), cmap=cmap, norm=BoundaryNorm(np.arange(k + 1) - 0.5, k),
-                        s=s, alpha=0.8, linewidths=0)
+        norm = BoundaryNorm(np.arange(k + 1) - 0.5, k)
+        sc = ax.scatter(pts[:, 0], pts[:, 1], c=y.numpy(), cmap=cmap, norm=norm, s=s, alpha=0.8, linewidths=0)
         fig.colorbar(sc, ax=ax, ticks=range(k), label='label')
     ax.set_xlabel(labels[0], fontsize=8); ax.set_ylabel(labels[1], fontsize=8)
     ax.set_title(title, fontsize=9); ax.tick_params(labelsize=7)
@@ -227,7 +233,7 @@ def show_latent_space(model:VAE, # a trained VAE
 # %% ../nbs/08_visualize.ipynb #db604e54
 def show_latent_traversals(model:VAE, # a trained VAE
                            x0:Tensor, # one input: (D,), (1, D), (h, w) or (1, 1, h, w)
-                           dims:list=None, # latent coordinates to vary, one row each (default: largest mean KL first)
+                           dims:list=None, # coordinates to vary, one row each (default: largest mean KL first)
                            n:int=9, # images per row
                            span:float=3.0, # offsets run from -span to +span prior standard deviations
                            x_ref:Tensor=None, # batch used to rank coordinates by mean KL (default: x0 alone)
@@ -239,11 +245,12 @@ def show_latent_traversals(model:VAE, # a trained VAE
     _check_vae(model)
     if not isinstance(x0, Tensor): raise TypeError(f"x0 must be a torch.Tensor, got {type(x0).__name__}.")
     if x0.numel() != model.input_dim:
-        raise ValueError(f"x0 must be a single input with input_dim={model.input_dim} values, got shape {tuple(x0.shape)}; "
-                         f"pass one example such as x[0].")
+        raise ValueError(f"x0 must be a single input with input_dim={model.input_dim} values, "
+                         f"got shape {tuple(x0.shape)}; pass one example such as x[0].")
     _check_positive_int('n', n, minimum=2)
     if isinstance(span, bool) or not isinstance(span, (int, float)) or not 0 < span < math.inf:
-        raise ValueError(f"span must be a finite number > 0 (prior standard deviations), got {span!r}; e.g. span=3.")
+        raise ValueError(f"span must be a finite number > 0 (prior standard deviations), "
+                         f"got {span!r}; e.g. span=3.")
     _check_positive_int('max_dims', max_dims)
     L = model.latent_dim
     x0 = x0.detach().float().cpu().reshape(1, -1)
@@ -255,7 +262,8 @@ def show_latent_traversals(model:VAE, # a trained VAE
     else:
         dims = list(dims) if isinstance(dims, (list, tuple, range)) else [dims]
         if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < L for d in dims):
-            raise ValueError(f"dims must be a non-empty list of latent coordinates in 0..{L - 1} (latent_dim={L}), got {dims!r}.")
+            raise ValueError(f"dims must be a non-empty list of latent coordinates in 0..{L - 1} "
+                             f"(latent_dim={L}), got {dims!r}.")
     t = torch.linspace(-span, span, n)
     z = mu0.repeat(len(dims) * n, 1)
     for r, d in enumerate(dims): z[r * n:(r + 1) * n, d] += t
@@ -272,14 +280,16 @@ def show_latent_traversals(model:VAE, # a trained VAE
 def _column(history, key):
     return [float('nan') if h.get(key) is None else float(h[key]) for h in history]
 
-def plot_history(history:list, # one dict per epoch, as fit returns it (keys epoch, train_loss, test_loss, recon, kl, beta)
+def plot_history(history:list, # one dict per epoch as fit returns it: epoch, train_loss, test_loss, ...
                  figsize:tuple=(8, 2.8), # figure size in inches
                 )->Figure: # loss panel, recon/KL panel (KL on a twin axis), and a beta panel if beta varies
     "Plot train/test loss, the recon and KL terms, and beta (when it changes) against the epoch."
-    if (not isinstance(history, (list, tuple)) or not history or not all(isinstance(h, dict) for h in history)):
-        raise ValueError(f"history must be a non-empty list of dicts, one per epoch, as returned by fit; got {history!r:.80}.")
+    if not isinstance(history, (list, tuple)) or not history or not all(isinstance(h, dict) for h in history):
+        raise ValueError(f"history must be a non-empty list of dicts, one per epoch, as returned by fit; "
+                         f"got {history!r:.80}.")
     missing = [k for k in ('epoch', 'train_loss') if any(k not in h for h in history)]
-    if missing: raise ValueError(f"history is missing the key(s) {missing}; every epoch dict needs 'epoch' and 'train_loss'.")
+    if missing:
+        raise ValueError(f"history is missing the key(s) {missing}; every epoch dict needs 'epoch' and 'train_loss'.")
     has = lambda k: any(h.get(k) is not None for h in history)
     epochs = _column(history, 'epoch')
     betas = {h['beta'] for h in history if h.get('beta') is not None}
@@ -314,7 +324,8 @@ def save_figure(fig:Figure, # a figure returned by one of the functions above
                )->Path: # the path written
     "Save `fig` to `path` (creating parent folders) with a tight bounding box."
     if not isinstance(fig, Figure):
-        raise TypeError(f"fig must be a matplotlib Figure (as returned by show_samples and friends), got {type(fig).__name__}.")
+        raise TypeError(f"fig must be a matplotlib Figure (as returned by show_samples and friends), "
+                        f"got {type(fig).__name__}.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches='tight')
