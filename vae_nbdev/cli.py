@@ -74,7 +74,7 @@ def add_config_arguments(parser:argparse.ArgumentParser, # the parser to extend
         group.add_argument(_flag_name(f.name), **kw)
     return group
 
-# %% ../nbs/10_cli.ipynb #4da4f5d3
+# %% ../nbs/10_cli.ipynb #9f821b5a
 _LIMITS = {'epochs': (1, 1_000_000), 'lr': (0.0, 1.0)}   # field: (lowest, highest) the command accepts; lr excludes 0
 
 def _check_limits(settings:dict):
@@ -104,7 +104,7 @@ def _positive_int(s):
     return v
 _positive_int.__name__ = 'positive integer'
 
-# %% ../nbs/10_cli.ipynb #deea117e
+# %% ../nbs/10_cli.ipynb #18e31cb7
 _RUN_OPTIONS = {'dataset': 'sample', 'binarize': 'none', 'data_dir': None, 'iwae_k': None}  # stored beside the config fields
 _DATA_OPTIONS = ('dataset', 'binarize', 'data_dir')  # the run settings that say which data to load
 
@@ -122,13 +122,13 @@ def _in_flags(msg:str)->str:
         if val == 'True': return flag
         if val == 'None': return f'no {flag}'
         return f'{flag} {val}'
-    msg = msg.replace("fit(..., resume=True)", "--resume").replace("load_checkpoint(path)['config']", "the run's config.json")
+    msg = re.sub(r"fit\(\.\.\.[^)]*resume=True\)", "--resume", msg).replace("load_checkpoint(path)['config']", "the run's config.json")
     msg = _PYTHON_ARG.sub(sub, msg)
     first = re.match(r'[a-z_]+\b', msg)   # "latent_dim must be ...": a message that starts with a setting's name
     if first and first.group(0) in names: msg = _flag_name(first.group(0)) + msg[first.end():]
     return re.sub(r"(?<![-.'\w])(" + '|'.join(n for n in names if '_' in n) + r")\b(?!=)", lambda m: _flag_name(m.group(1)), msg)
 
-# %% ../nbs/10_cli.ipynb #2dab1cd0
+# %% ../nbs/10_cli.ipynb #aa07387b
 def read_settings(path, # a JSON file holding VAEConfig fields and/or dataset, binarize, data_dir, iwae_k
                  )->dict: # the settings in the file
     "Read a JSON settings file, rejecting keys that are neither config fields nor run settings."
@@ -161,12 +161,12 @@ def resolve_settings(args:argparse.Namespace, # parsed options: a config field i
     try: return VAEConfig.from_any(merged), opts
     except (ValueError, TypeError) as e: raise type(e)(_in_flags(str(e))) from None
 
-# %% ../nbs/10_cli.ipynb #9c8b921a
+# %% ../nbs/10_cli.ipynb #0365d0d7
 CHECKPOINT, HISTORY, CONFIG = 'checkpoint.pt', 'history.json', 'config.json'
 FIGURES = ('reconstructions.png', 'samples.png')
 DEFAULT_OUT = 'runs/vae'
 
-# %% ../nbs/10_cli.ipynb #6c6211f2
+# %% ../nbs/10_cli.ipynb #217ad279
 def _plain(o):
     "A JSON-friendly version of `o`: tensors and numpy values to numbers or lists, paths to strings, NaN/inf to None."
     if isinstance(o, dict): return {str(k): _plain(v) for k, v in o.items()}
@@ -184,7 +184,7 @@ def _write_bytes(path:Path, data:bytes):
 
 def _write_json(path:Path, obj): _write_bytes(path, (json.dumps(_plain(obj), indent=1) + '\n').encode())
 
-# %% ../nbs/10_cli.ipynb #b49edff7
+# %% ../nbs/10_cli.ipynb #f5effdb3
 def _run_files(out:Path)->list:
     "The names of the run files `out` holds."
     return [n for n in (CHECKPOINT, HISTORY, CONFIG, *FIGURES) if (out/n).exists()]
@@ -209,7 +209,7 @@ class _RunStart:
             try: d.rmdir()
             except OSError: break
 
-# %% ../nbs/10_cli.ipynb #452ec37f
+# %% ../nbs/10_cli.ipynb #a94600bb
 def _read_checkpoint(path:Path, resume:bool=True)->dict:
     "`load_checkpoint(path)`, its messages told in the command's terms (for --resume, or for vae_nbdev_eval)."
     from vae_nbdev.train import load_checkpoint, CheckpointError
@@ -235,6 +235,7 @@ def _saved_settings(out:Path, state:dict)->dict:
         saved.update({k: stored[k] for k in _RUN_OPTIONS if k in stored and k not in saved})
     return saved
 
+# %% ../nbs/10_cli.ipynb #718ef152
 def _show(v): return 'none' if v is None else v
 
 def _check_same_run(cfg:VAEConfig, opts:dict, saved:dict, done:int, out:Path):
@@ -252,7 +253,28 @@ def _check_same_run(cfg:VAEConfig, opts:dict, saved:dict, done:int, out:Path):
         raise ValueError(f"--resume --epochs {cfg.epochs}: the run in {out} has already trained {done} epochs, and "
                          f"--epochs is the total to reach: pass more than {done}.")
 
-# %% ../nbs/10_cli.ipynb #eb010705
+def _check_run(args:argparse.Namespace, out:Path)->tuple:
+    "Every check of the folder and the settings, before anything is written: (VAEConfig, run settings, epochs done)."
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it: pass one of the two.")
+    if not args.resume and _run_files(out) and not args.overwrite:
+        raise FileExistsError(f"--out {out} already holds a run ({', '.join(_run_files(out))}). Continue it with "
+                              "--resume, replace it with --overwrite, or choose another --out.")
+    if not args.resume: return (*resolve_settings(args), 0)
+    state = _read_checkpoint(out/CHECKPOINT)
+    saved = _saved_settings(out, state)
+    cfg, opts = resolve_settings(args, saved)
+    _check_same_run(cfg, opts, saved, state['epoch'], out)
+    return cfg, opts, state['epoch']
+
+def _objective(iwae_k, compile:bool):
+    "The training objective `fit` gets: None for the ELBO, else the IWAE bound with `iwae_k` samples."
+    if not iwae_k: return None
+    if compile: raise ValueError("--compile compiles the ELBO objective only; drop --compile to train with --iwae-k.")
+    from vae_nbdev.evaluate import iwae_loss
+    return partial(iwae_loss, k=iwae_k)
+
+# %% ../nbs/10_cli.ipynb #6f8b1189
 def _load_data(opts:dict, bs:int, seed:int):
     "get_data for the run's data settings; a missing dataset gets the command-line way to fix it added to the message."
     from vae_nbdev.data import get_data, DATA_ENV_VAR
@@ -267,6 +289,18 @@ def _device(name):
     try: return get_device(name)
     except ValueError as e: raise ValueError(_in_flags(str(e))) from None
 
+class _InFlags:
+    "A stream that passes what is written through `_in_flags`: fit's notes (Ctrl-C, resume) told in flags."
+    def __init__(self, stream): self.stream = stream
+    def write(self, s): return self.stream.write(_in_flags(s))
+    def __getattr__(self, name): return getattr(self.stream, name)
+
+@contextmanager
+def _stdout_in_flags():
+    old, sys.stdout = sys.stdout, _InFlags(sys.stdout)
+    try: yield
+    finally: sys.stdout = old
+
 def _read_history(out:Path)->list:
     try: h = json.loads((out/HISTORY).read_text())
     except (OSError, ValueError): return []
@@ -278,60 +312,42 @@ def _merge_history(old:list, new:list)->list:
     first = new[0].get('epoch', math.inf)
     return [h for h in old if h.get('epoch', math.inf) < first] + list(new)
 
-# %% ../nbs/10_cli.ipynb #295da06a
+# %% ../nbs/10_cli.ipynb #ea6ac8f2
 def run_training(args:argparse.Namespace, # parsed by `train_parser`
-                 log:Callable=print, # where notes go (None: nowhere)
-                )->dict: # out, config, run settings, history, seconds, files; or out, done and nothing_to_do
+                )->dict: # out, config, run settings, history, seconds, files, interrupted; or out, done, nothing_to_do
     "Check everything, then train as `args` say and write checkpoint, history, config and figures to `args.out`."
-    import torch
     from vae_nbdev.config import build_model
     from vae_nbdev.train import fit
-    log = log or (lambda *a, **k: None)
     out = Path(args.out).expanduser()
-    # 1. check everything before touching the folder
-    if args.resume and args.overwrite:
-        raise ValueError("--resume continues the run in --out and --overwrite replaces it: pass one of the two.")
-    if not args.resume and _run_files(out) and not args.overwrite:
-        raise FileExistsError(f"--out {out} already holds a run ({', '.join(_run_files(out))}). Continue it with "
-                              "--resume, replace it with --overwrite, or choose another --out.")
-    state = _read_checkpoint(out/CHECKPOINT) if args.resume else None
-    saved = _saved_settings(out, state) if args.resume else None
-    cfg, opts = resolve_settings(args, saved)
-    if args.resume:
-        _check_same_run(cfg, opts, saved, state['epoch'], out)
-        if cfg.epochs == state['epoch']: return dict(out=out, done=state['epoch'], nothing_to_do=True)
-    objective = None
-    if opts['iwae_k']:
-        from vae_nbdev.evaluate import iwae_loss
-        objective = partial(iwae_loss, k=opts['iwae_k'])
-        if args.compile: raise ValueError("--compile compiles the ELBO objective only; drop --compile to train with --iwae-k.")
+    # 1. every check before the first write
+    cfg, opts, done = _check_run(args, out)
+    if args.resume and cfg.epochs == done: return dict(out=out, done=done, nothing_to_do=True)
+    objective = _objective(opts['iwae_k'], args.compile)
     device = _device(args.device)
     data = _load_data(opts, cfg.batch_size, cfg.seed)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg)
-    # 2. write config.json, train; if no checkpoint of this run was written, put the folder back as it was
+    model = build_model(cfg)   # initial weights drawn from cfg.seed
+    # 2. config.json, then training; if no epoch of this run was saved, the folder is put back as it was
     start = _RunStart(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out/CONFIG, {**cfg.to_dict(), **opts})
     t0 = time.perf_counter()
     try:
-        history = fit(model, data, cfg.epochs, lr=cfg.lr, warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip,
-                      checkpoint=out/CHECKPOINT, resume=args.resume, device=device, seed=cfg.seed,
-                      quiet=args.quiet, compile=args.compile, cfg=cfg, lr_schedule=cfg.lr_schedule, objective=objective)
+        with _stdout_in_flags():
+            history = fit(model, data, cfg=cfg, checkpoint=out/CHECKPOINT, resume=args.resume, device=device,
+                          quiet=args.quiet, compile=args.compile, objective=objective)
     except BaseException:
         if start.started(): _write_json(out/HISTORY, _read_checkpoint(out/CHECKPOINT)['history'])  # the epochs kept
         raise
     finally:
         if not start.started(): start.undo()
     res = dict(out=out, config=cfg, **opts, history=history, seconds=time.perf_counter() - t0, n_train=data.train.n,
-               n_test=data.test.n, files=[])
-    if not start.started(): return dict(res, interrupted=True)   # Ctrl-C before the first epoch ended
-    # 3. the run has started: history, figures, and no leftovers of a killed save
+               n_test=data.test.n, files=[], interrupted=True)
+    if not start.started(): return res   # Ctrl-C before the first epoch ended
+    # 3. the run has started: history and figures
     history = res['history'] = _merge_history(_read_history(out) if args.resume else [], history)
     _write_json(out/HISTORY, history)
-    for tmp in out.glob(f'.{CHECKPOINT}.*.tmp'): tmp.unlink(missing_ok=True)
-    res['interrupted'] = history[-1].get('epoch', len(history)) < cfg.epochs
     res['files'] = [out/CHECKPOINT, out/HISTORY, out/CONFIG]
+    res['interrupted'] = history[-1].get('epoch', len(history)) < cfg.epochs
     if res['interrupted']:   # Ctrl-C inside fit: it returned the finished epochs; figures of another model must go
         if not args.resume:
             for f in FIGURES: (out/f).unlink(missing_ok=True)
@@ -342,7 +358,7 @@ def run_training(args:argparse.Namespace, # parsed by `train_parser`
     res['files'] += [out/f for f in FIGURES]
     return res
 
-# %% ../nbs/10_cli.ipynb #dfc3bb6b
+# %% ../nbs/10_cli.ipynb #4ee9595f
 _TRAIN_DESCRIPTION = """\
 Train a VAE and write a run folder: checkpoint.pt (model, optimizer and history; continue it with
 --resume), history.json (one entry per epoch), config.json (every setting; reuse it with --config),
@@ -357,7 +373,7 @@ examples:
   vae_nbdev_train --config runs/vae/config.json --beta 4 --out runs/beta4
   vae_nbdev_train --iwae-k 5 --out runs/iwae5"""
 
-# %% ../nbs/10_cli.ipynb #1cf70fc9
+# %% ../nbs/10_cli.ipynb #8d81d11c
 def train_parser()->argparse.ArgumentParser:
     "The argument parser of `vae_nbdev_train`."
     from vae_nbdev.data import DATASETS, BINARIZE_MODES, DATA_ENV_VAR
@@ -393,7 +409,7 @@ def train_parser()->argparse.ArgumentParser:
     add_config_arguments(p)
     return p
 
-# %% ../nbs/10_cli.ipynb #3a687855
+# %% ../nbs/10_cli.ipynb #6776c94b
 @contextmanager
 def _torch_threads(n:int=None):
     "Run the block with at most `n` PyTorch CPU threads (None: leave PyTorch's setting alone), restoring it afterwards."
@@ -403,6 +419,12 @@ def _torch_threads(n:int=None):
     try: yield
     finally: torch.set_num_threads(old)
 
+def _parse(parser:argparse.ArgumentParser, argv):
+    "(namespace, None) on success, (None, exit status) when argparse printed help or a usage error."
+    try: return parser.parse_args(argv), None
+    except SystemExit as e: return None, e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+
+# %% ../nbs/10_cli.ipynb #88970985
 def _errors():
     "The exception types that mean bad input or a bad environment: a message, no traceback."
     import pickle
@@ -419,19 +441,14 @@ def _fail(prog:str, err:BaseException, out:Path=None)->int:
         where = out if out is not None else Path('.')
         try: free = f"{shutil.disk_usage(where if where.exists() else where.parent).free / 2**20:.0f} MB free"
         except OSError: free = 'free space unknown'
-        msg = (f"disk full: could not write the run files in {where} ({free}). Free some space or choose another --out; "
-               f"the last checkpoint written is kept.")
+        msg = f"disk full: could not write the run files in {where} ({free}). Free some space or choose another --out."
+        if (where/CHECKPOINT).is_file(): msg += f" {where/CHECKPOINT} still holds the last finished epoch."
     elif not (type(err).__module__.startswith('vae_nbdev') or isinstance(err, (ValueError, TypeError, OSError))):
         msg = f'{type(err).__name__}: {msg}'   # e.g. a RuntimeError from inside PyTorch
     print(f'{prog}: error: {_in_flags(msg)}', file=sys.stderr)
     return 1
 
-def _parse(parser:argparse.ArgumentParser, argv):
-    "(namespace, None) on success, (None, exit status) when argparse printed help or a usage error."
-    try: return parser.parse_args(argv), None
-    except SystemExit as e: return None, e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-
-# %% ../nbs/10_cli.ipynb #370e0473
+# %% ../nbs/10_cli.ipynb #15578cec
 def _summary(res:dict)->str:
     "What was trained, the test -ELBO and its terms, the training loss labelled with its own objective, what to do next."
     h, out = res['history'], res['out']
@@ -460,7 +477,7 @@ def _interrupted(out:Path)->int:
     print(f"vae_nbdev_train: interrupted; {kept}", file=sys.stderr)
     return 130
 
-# %% ../nbs/10_cli.ipynb #1465ba4a
+# %% ../nbs/10_cli.ipynb #554a2358
 def train_main(argv:Sequence[str]=None, # arguments without the program name (default: sys.argv[1:])
               )->int: # exit status: 0 ok, 1 failed, 2 bad command line, 130 interrupted
     "Entry point of `vae_nbdev_train`: parse, train, write the run folder and print a summary."
@@ -468,7 +485,7 @@ def train_main(argv:Sequence[str]=None, # arguments without the program name (de
     if args is None: return status
     out = Path(args.out).expanduser()
     try:
-        with _torch_threads(args.threads): res = run_training(args, log=None if args.quiet else lambda m: print(m, file=sys.stderr))
+        with _torch_threads(args.threads): res = run_training(args)
     except KeyboardInterrupt: res = {'interrupted': True}   # Ctrl-C outside fit (loading data, drawing figures)
     except _errors() as e: return _fail('vae_nbdev_train', e, out)
     if res.get('nothing_to_do'):
@@ -479,7 +496,7 @@ def train_main(argv:Sequence[str]=None, # arguments without the program name (de
     print(_summary(res))
     return 0
 
-# %% ../nbs/10_cli.ipynb #5654c232
+# %% ../nbs/10_cli.ipynb #fad1e0f3
 def eval_parser()->argparse.ArgumentParser:
     "The argument parser of `vae_nbdev_eval`."
     from vae_nbdev.data import DATASETS, BINARIZE_MODES, DATA_ENV_VAR
@@ -500,7 +517,7 @@ def eval_parser()->argparse.ArgumentParser:
     p.add_argument('--quiet', action='store_true', help='no progress report on stderr')
     return p
 
-# %% ../nbs/10_cli.ipynb #e670a2e3
+# %% ../nbs/10_cli.ipynb #5de80d24
 def trained_data(checkpoint, # path of a checkpoint.pt
                  state:dict, # the loaded checkpoint
                 )->tuple: # (dataset/binarize/data_dir that are known, where they come from or None)
@@ -519,6 +536,7 @@ def trained_data(checkpoint, # path of a checkpoint.pt
     if settings.get('data_dir') is not None: found['data_dir'] = settings['data_dir']
     return found, where
 
+# %% ../nbs/10_cli.ipynb #f9d485cb
 def run_evaluation(args:argparse.Namespace, # parsed by `eval_parser`
                   )->dict: # the `evaluate_model` report plus checkpoint, dataset, binarize, data_source
     "Load the checkpoint, pick the data it was trained on (unless the flags say otherwise), evaluate on the test split."
@@ -534,8 +552,8 @@ def run_evaluation(args:argparse.Namespace, # parsed by `eval_parser`
     typed = [_flag_name(k) for k in ('dataset', 'binarize') if getattr(args, k) is not None]
     if len(typed) == 2: source = 'as given by ' + ' and '.join(typed)
     elif where: source = where + (f' ({typed[0]} as given)' if typed else '')
-    else: source = ('the checkpoint does not record its training data and there is no config.json beside it: '
-                    'assumed; pass --dataset and --binarize to choose')
+    else: source = (f"not recorded in the checkpoint nor in a config.json beside it, so {opts['dataset']} and "
+                    f"binarize={opts['binarize']} are assumed; pass --dataset and --binarize to choose")
     data = _load_data(opts, args.batch_size, 0)
     x = data.test.x if args.n is None else data.test.x[:args.n]
     model.to(_device(args.device))
@@ -553,7 +571,9 @@ def eval_main(argv:Sequence[str]=None, # arguments without the program name (def
     except KeyboardInterrupt:
         print('\nvae_nbdev_eval: interrupted.', file=sys.stderr); return 130
     except _errors() as e: return _fail('vae_nbdev_eval', e)
-    if args.json: print(json.dumps(_plain(rep), indent=1))
+    if args.json:
+        if 'assumed' in rep['data_source'] and not args.quiet: print(f"vae_nbdev_eval: note: data {rep['data_source']}", file=sys.stderr)
+        print(json.dumps(_plain(rep), indent=1))
     else:
         print(f"{rep['checkpoint']}: {rep['dataset']} test split, binarize={rep['binarize']}\n"
               f"  (data: {rep['data_source']})")
