@@ -184,6 +184,14 @@ def _check_beta(beta):
 
 _LEARNED_SCALE_NLL = {'mse': gaussian_nll, 'l1': laplace_nll}
 
+def _check_recon_loss(recon_loss:str, log_scale)->str:
+    "The canonical likelihood name; a ValueError for an unknown one, or for a scale given to the Bernoulli."
+    name = likelihood_name(recon_loss)
+    if log_scale is not None and name not in _LEARNED_SCALE_NLL:
+        raise ValueError("log_scale is the scale of a Gaussian or Laplace likelihood, and the Bernoulli (recon_loss='bce') "
+                         "has none; pass log_scale=None, or use recon_loss='gaussian' or 'laplace'.")
+    return name
+
 # %% ../nbs/02_losses.ipynb #de506674
 def compute_elbo(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
                  x:Tensor, # the batch that was encoded, same shape as logits
@@ -195,17 +203,14 @@ def compute_elbo(logits:Tensor, # decoder outputs before any sigmoid, shape (B, 
                  free_bits:float=0.0, # KL floor in nats per latent dimension for the loss (0: off)
                 )->ELBOTerms: # (loss, recon, kl), each 0-dim
     "The β-weighted negative ELBO `recon + beta * kl` of a batch, with its two parts."
-    name = likelihood_name(recon_loss)
+    name = _check_recon_loss(recon_loss, log_scale)
     beta = _check_beta(beta)
-    free_bits = float(_check_nonnegative('free_bits', free_bits, hint='the KL floor in nats per latent dimension; 0 turns it off.'))
+    free_bits = _check_nonnegative('free_bits', free_bits, hint='the KL floor in nats per latent dimension; 0 turns it off.')
     _check_pair('logits', logits, 'x', x)
     _check_pair('mu', mu, 'logvar', logvar)
     if mu.shape[0] != logits.shape[0]:
         raise ValueError(f"mu and logits must describe the same batch, got batch sizes {mu.shape[0]} (mu) and "
                          f"{logits.shape[0]} (logits); pass the outputs of one forward pass on x.")
-    if log_scale is not None and name not in _LEARNED_SCALE_NLL:
-        raise ValueError("log_scale is the scale of a Gaussian or Laplace likelihood, and the Bernoulli (recon_loss='bce') "
-                         "has none; pass log_scale=None, or use recon_loss='gaussian' or 'laplace'.")
     if log_scale is None: recon = RECON_LOSSES[name](logits, x)
     else: recon = _LEARNED_SCALE_NLL[name](logits, x, log_scale)
     kl = kl_divergence(mu, logvar)
