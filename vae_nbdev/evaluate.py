@@ -62,14 +62,6 @@ def iwae_from_chunks(log_weights_fn:Callable, # n -> (n, ...) tensor of n fresh 
     return acc - math.log(k)
 
 # %% ../nbs/07_evaluate.ipynb #3034037c
-def _log_weights(model, x, mu, logvar, n, generator=None, beta=1.0):
-    "(n, B) log-weights for n samples per row of x, given the encoder output mu, logvar (beta weighs log p(z) - log q)."
-    eps = torch.randn((n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
-    z = mu + torch.exp(0.5 * logvar) * eps
-    logits = model.decode(z.reshape(-1, mu.shape[-1])).view(n, x.shape[0], -1)
-    log_prior_minus_q = 0.5 * (eps ** 2 - z ** 2 + logvar).sum(-1)
-    return log_likelihood(logits, x, model.recon_loss) + beta * log_prior_minus_q
-
 def log_importance_weights(model:VAE, # a VAE (any likelihood)
                            x:Tensor, # a batch (B, D), or images (B, ...)
                            k:int, # samples from q(z|x) per example
@@ -81,7 +73,11 @@ def log_importance_weights(model:VAE, # a VAE (any likelihood)
     _check_positive_int('k', k)
     x = _flatten(x, model.input_dim)
     mu, logvar = model.encode(x)
-    return _log_weights(model, x, mu, logvar, k, generator, beta)
+    eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    logits = model.decode(z.reshape(-1, mu.shape[-1])).view(k, x.shape[0], -1)
+    log_prior_minus_q = 0.5 * (eps ** 2 - z ** 2 + logvar).sum(-1)
+    return log_likelihood(logits, x, model.recon_loss) + beta * log_prior_minus_q
 
 # %% ../nbs/07_evaluate.ipynb #47c47b18
 def _clock(seconds):
@@ -153,11 +149,13 @@ def iwae_bound(model:VAE, # a trained VAE
     x = _flatten(x, model.input_dim)
     report = _reporter(progress, f'IWAE bound (k={k})')
     g, out, done, total = _generator(model, seed), [], 0, len(x) * k
+    p = next(model.parameters())
     with _evaluating(model):
-        for xb, mu, logvar in _batches(model, x, batch_size):
+        for xb in x.split(batch_size):
+            xb = xb.to(device=p.device, dtype=p.dtype)
             def fn(n):
                 nonlocal done
-                log_w = _log_weights(model, xb, mu, logvar, n, g)
+                log_w = log_importance_weights(model, xb, n, g)
                 done += n * len(xb)
                 if report: report(done, total)
                 return log_w
