@@ -8,7 +8,7 @@ __all__ = ['add_config_arguments', 'read_settings', 'resolve_settings', 'run_tra
 
 # %% ../nbs/10_cli.ipynb #ed315788
 import argparse, dataclasses, errno, hashlib, json, math, os, re, shutil, sys, time, typing
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -179,8 +179,8 @@ def _plain(o):
 def _write_bytes(path:Path, data:bytes):
     "Write `data` to `path` atomically: a temporary file in the same folder, then a rename."
     tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try: tmp.write_bytes(data); os.replace(tmp, path)
+    except BaseException: tmp.unlink(missing_ok=True); raise
 
 def _write_json(path:Path, obj): _write_bytes(path, (json.dumps(_plain(obj), indent=1) + '\n').encode())
 
@@ -327,16 +327,16 @@ def run_training(args:argparse.Namespace, # parsed by `train_parser`
     data = _load_data(opts, cfg.batch_size, cfg.seed)
     model = build_model(cfg)   # initial weights drawn from cfg.seed
     # 2. config.json, then training; if no epoch of this run was saved, the folder is put back as it was
-    start = _RunStart(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out/CONFIG, {**cfg.to_dict(), **opts})
-    t0 = time.perf_counter()
+    start, t0 = _RunStart(out), time.perf_counter()
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out/CONFIG, {**cfg.to_dict(), **opts})
         with _stdout_in_flags():
             history = fit(model, data, cfg=cfg, checkpoint=out/CHECKPOINT, resume=args.resume, device=device,
                           quiet=args.quiet, compile=args.compile, objective=objective)
     except BaseException:
-        if start.started(): _write_json(out/HISTORY, _read_checkpoint(out/CHECKPOINT)['history'])  # the epochs kept
+        if start.started():   # history.json of the epochs the checkpoint kept
+            with suppress(Exception): _write_json(out/HISTORY, _read_checkpoint(out/CHECKPOINT)['history'])
         raise
     finally:
         if not start.started(): start.undo()
@@ -443,6 +443,8 @@ def _fail(prog:str, err:BaseException, out:Path=None)->int:
         except OSError: free = 'free space unknown'
         msg = f"disk full: could not write the run files in {where} ({free}). Free some space or choose another --out."
         if (where/CHECKPOINT).is_file(): msg += f" {where/CHECKPOINT} still holds the last finished epoch."
+    elif isinstance(err, PermissionError) and out is not None:
+        msg = f"cannot write the run files in {out}: permission denied ({err.filename}). Choose another --out."
     elif not (type(err).__module__.startswith('vae_nbdev') or isinstance(err, (ValueError, TypeError, OSError))):
         msg = f'{type(err).__name__}: {msg}'   # e.g. a RuntimeError from inside PyTorch
     print(f'{prog}: error: {_in_flags(msg)}', file=sys.stderr)
