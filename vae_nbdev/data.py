@@ -148,7 +148,7 @@ def _torchvision_arrays(name, train, root, download):
         else: return _open(root)
     raise FileNotFoundError(_missing_message(name, root, why))
 
-# %% ../nbs/05_data.ipynb #904e0598
+# %% ../nbs/05_data.ipynb #18f7ef4c
 # The official files, uncompressed: number of items and MD5 checksum
 _OFFICIAL = {
     'mnist': {'train-images-idx3-ubyte': (60000, '6bbc9ace898e44ae57da46a324031adb'),
@@ -169,9 +169,8 @@ def _verify_idx(title, path, size, mtime_ns, n, md5):
     head, magic = 4 + 4 * ndim, bytes([0, 0, 8, ndim])
     def damaged(why):
         return ValueError(f"The {title} file {path} is damaged:\n{why}.\n"
-                          "To fix it, delete the file and load again "
-                          "(torchvision then downloads a fresh copy),\n"
-                          f"or pass root=DIR (or set {DATA_ENV_VAR}=DIR) naming a folder with a good copy.")
+                          "To fix it, delete the file and load again (torchvision downloads a new copy),\n"
+                          f"or pass root=DIR (or set {DATA_ENV_VAR}=DIR), a folder with a good copy.")
     if len(buf) < head:
         raise damaged(f"it holds {len(buf)} bytes, fewer than the {head} of an IDX header of {what}")
     if buf[:4] != magic:
