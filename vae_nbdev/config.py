@@ -12,16 +12,23 @@ from typing import Optional
 
 import torch
 from fastcore.basics import patch
-from .model import VAE, likelihood_name, ACTIVATIONS, OBS_NOISE, _check_positive_int, _check_nonnegative
+from .model import VAE, likelihood_name, ACTIVATIONS, OBS_NOISE
+from .model import _check_positive_int, _check_nonnegative
 
 # %% ../nbs/04_config.ipynb #5e345cba
 LR_SCHEDULES = ('constant', 'cosine')
 
 def _check_positive_number(name:str, value, hint:str='')->float:
-    "`value` if it is a finite number > 0; TypeError for bools and non-numbers, ValueError otherwise."
+    "`value` if it is a finite number > 0; TypeError for bools and non-numbers."
     value = _check_nonnegative(name, value, hint=hint)
-    if value == 0: raise ValueError(f"{name} must be a finite number > 0, got {value!r}" + (f"; {hint}" if hint else '.'))
+    if value == 0:
+        fix = f"; {hint}" if hint else '.'
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}{fix}")
     return value
+
+def _check_choice(name:str, value, valid):
+    if value not in valid:
+        raise ValueError(f"{name}={value!r} is not supported; use one of {sorted(valid)}.")
 
 # %% ../nbs/04_config.ipynb #f3e14ab0
 @dataclass
@@ -32,14 +39,14 @@ class VAEConfig:
     latent_dim:int=20 # L, size of the code z
     n_layers:int=1 # hidden layers in encoder and decoder
     recon_loss:str='bce' # "bce"/"bernoulli", "mse"/"gaussian" or "l1"/"laplace"
-    obs_noise:str='fixed' # Gaussian/Laplace scale: "fixed", or learned: "shared" (one) or "pixel" (one per pixel)
+    obs_noise:str='fixed' # Gaussian/Laplace scale: "fixed", "shared" or "pixel" (learned)
     beta:float=1.0 # KL weight after warm-up
     free_bits:float=0.0 # KL floor in nats per latent dimension (0: off)
     activation:str='relu' # "relu" or "tanh"
     warmup_steps:int=0 # optimizer steps of linear beta warm-up (0: none)
-    cycle_steps:int=0 # > 0: cyclical beta annealing with cycles of this many steps (replaces the warm-up)
+    cycle_steps:int=0 # > 0: cyclical beta annealing, cycles of this many steps
     lr:float=1e-3 # Adam learning rate
-    lr_schedule:str='constant' # "constant", or "cosine" decay to lr/100 over the run
+    lr_schedule:str='constant' # "constant", or "cosine" decay to lr/100
     batch_size:int=128 # examples per optimizer step
     epochs:int=10 # passes over the training set
     seed:int=0 # seed for the initial weights, shuffling and sampling
@@ -50,36 +57,41 @@ class VAEConfig:
             _check_positive_int(name, getattr(self, name))
         for name in ('warmup_steps', 'cycle_steps', 'epochs', 'seed'):
             _check_nonnegative(name, getattr(self, name), integer=True)
-        _check_nonnegative('beta', self.beta, hint='0: plain autoencoder, 1: VAE, > 1: beta-VAE.')
-        _check_nonnegative('free_bits', self.free_bits, hint='the KL floor in nats per latent dimension; 0 turns it off.')
-        _check_positive_number('lr', self.lr, hint='Adam learning rates are typically 1e-4 to 1e-2.')
-        if self.grad_clip is not None: _check_positive_number('grad_clip', self.grad_clip, hint='or None for no clipping.')
+        _check_nonnegative('beta', self.beta, hint='0: autoencoder, 1: VAE, > 1: beta-VAE.')
+        _check_nonnegative('free_bits', self.free_bits, hint='KL nats per dimension; 0: off.')
+        _check_positive_number('lr', self.lr, hint='Adam usually works with 1e-4 to 1e-2.')
+        if self.grad_clip is not None:
+            _check_positive_number('grad_clip', self.grad_clip, hint='or None for no clipping.')
         likelihood_name(self.recon_loss)
-        for name, valid in (('activation', ACTIVATIONS), ('lr_schedule', LR_SCHEDULES), ('obs_noise', OBS_NOISE)):
-            if getattr(self, name) not in valid:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not supported; use one of {sorted(valid)}.")
+        _check_choice('activation', self.activation, ACTIVATIONS)
+        _check_choice('lr_schedule', self.lr_schedule, LR_SCHEDULES)
+        _check_choice('obs_noise', self.obs_noise, OBS_NOISE)
         if self.obs_noise != 'fixed' and likelihood_name(self.recon_loss) == 'bce':
-            raise ValueError(f"obs_noise={self.obs_noise!r} needs a likelihood with a scale; the Bernoulli has none. "
-                             "Use recon_loss='gaussian' or 'laplace', or obs_noise='fixed'.")
+            raise ValueError(f"obs_noise={self.obs_noise!r} needs a likelihood with a scale; "
+                             "the Bernoulli has none. Use recon_loss='gaussian' or 'laplace', "
+                             "or obs_noise='fixed'.")
 
 # %% ../nbs/04_config.ipynb #5aa6e29d
 def _field_names(): return [f.name for f in fields(VAEConfig)]
 
 @patch(cls_method=True)
-def from_any(cls:VAEConfig, cfg:VAEConfig=None, # a VAEConfig, a dict of fields, an object with field attributes, or None
-            )->VAEConfig:
-    "A `VAEConfig` from a `VAEConfig`, a dict, or any object with config attributes; missing fields take defaults."
+def from_any(cls:VAEConfig,
+    cfg:VAEConfig=None, # a VAEConfig, a dict of fields, an object with field attributes, or None
+)->VAEConfig:
+    "A `VAEConfig` from a config, a dict or any object with its attributes; the rest: defaults."
     if cfg is None: return cls()
     if isinstance(cfg, type):
         raise TypeError(f"cfg must be a config object, got the class {cfg.__name__} itself; "
-                        f"pass an instance such as {cfg.__name__}(...), or None for the defaults.")
+                        f"pass an instance, {cfg.__name__}(...), or None for the defaults.")
     if isinstance(cfg, cls): return dataclasses.replace(cfg)
     if isinstance(cfg, dict):
         unknown = sorted(set(cfg) - set(_field_names()))
-        if unknown: raise ValueError(f"cfg has unknown keys {unknown}; valid keys are {_field_names()}.")
+        if unknown:
+            raise ValueError(f"cfg has unknown keys {unknown}; valid keys are {_field_names()}.")
         return cls(**cfg)
     if isinstance(cfg, (str, bytes, int, float, list, tuple)):
-        raise TypeError(f"cfg must be a VAEConfig, a dict or an object with config attributes, got {type(cfg).__name__}.")
+        raise TypeError(f"cfg must be a VAEConfig, a dict or an object with config attributes, "
+                        f"got {type(cfg).__name__}.")
     return cls(**{n: getattr(cfg, n) for n in _field_names() if hasattr(cfg, n)})
 
 @patch
@@ -88,12 +100,14 @@ def to_dict(self:VAEConfig)->dict:
     return asdict(self)
 
 # %% ../nbs/04_config.ipynb #da1fe269
-MODEL_FIELDS = ('input_dim', 'hidden_dim', 'latent_dim', 'n_layers', 'recon_loss', 'beta', 'activation', 'obs_noise')
+MODEL_FIELDS = ('input_dim', 'hidden_dim', 'latent_dim', 'n_layers', 'recon_loss', 'beta',
+                'activation', 'obs_noise')
 
 # %% ../nbs/04_config.ipynb #e3ba407c
-def build_model(cfg:VAEConfig=None, # a VAEConfig, a dict, or an object with config attributes; missing fields take defaults
-               )->VAE:
-    "Instantiate the `VAE` a configuration describes, with initial weights drawn from `cfg.seed`."
+def build_model(
+    cfg:VAEConfig=None, # a VAEConfig, a dict, or an object with config attributes
+)->VAE:
+    "The `VAE` a configuration describes, with initial weights drawn from `cfg.seed`."
     cfg = VAEConfig.from_any(cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

@@ -15,70 +15,79 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .model import likelihood_name, _check_nonnegative, _check_positive_int
+from .model import likelihood_name, _check_positive_int, _check_nonnegative
 
 # %% ../nbs/02_losses.ipynb #13f29e52
 def _check_pair(a_name:str, a, b_name:str, b):
     "Both arguments tensors of one shape (B, ...) with B >= 1, or an error naming them."
     for name, t in ((a_name, a), (b_name, b)):
-        if not isinstance(t, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}.")
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}.")
         if t.dim() < 2:
-            raise ValueError(f"{name} must be a batch of shape (B, ...), got shape {tuple(t.shape)}; "
-                             f"add a batch dimension, e.g. {name}[None].")
+            raise ValueError(f"{name} must be a batch of shape (B, ...), got shape "
+                             f"{tuple(t.shape)}; add a batch dimension, e.g. {name}[None].")
     if a.shape != b.shape:
-        raise ValueError(f"{a_name} and {b_name} must have the same shape, got {a_name} {tuple(a.shape)} "
-                         f"and {b_name} {tuple(b.shape)}; flatten both to (B, D) (or pass both unflattened).")
+        raise ValueError(f"{a_name} and {b_name} must have the same shape, got {a_name} "
+                         f"{tuple(a.shape)} and {b_name} {tuple(b.shape)}; flatten both "
+                         f"to (B, D) (or pass both unflattened).")
     if a.shape[0] == 0:
-        raise ValueError(f"{a_name} and {b_name} are an empty batch (B = 0): a mean over no examples is undefined; "
-                         f"pass at least one example.")
+        raise ValueError(f"{a_name} and {b_name} are an empty batch (B = 0): a mean over "
+                         f"no examples is undefined; pass at least one example.")
 
 def _sum_mean(per_dim:Tensor)->Tensor:
     "Sum over every dimension but the first (the batch), then average over the batch."
     return per_dim.flatten(1).sum(1).mean()
 
 # %% ../nbs/02_losses.ipynb #0ba9866c
-def kl_terms(mu:Tensor, # means of q(z|x), shape (B, L)
-             logvar:Tensor, # log-variances log σ² of q(z|x), shape (B, L)
-            )->Tensor: # KL_j of every example and coordinate, shape (B, L), each >= 0
-    "Per-coordinate KL(N(mu, exp(logvar)) || N(0, 1)) = (mu² + exp(logvar) - logvar - 1) / 2, elementwise."
+def kl_terms(
+    mu:Tensor, # means of q(z|x), (B, L)
+    logvar:Tensor, # log-variances log σ² of q(z|x), (B, L)
+)->Tensor: # KL_j of every example and coordinate, (B, L), each >= 0
+    "Per-coordinate KL(N(mu, exp(logvar)) || N(0, 1)), elementwise."
     _check_pair('mu', mu, 'logvar', logvar)
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)
 
 # %% ../nbs/02_losses.ipynb #a16c1fb0
-def kl_divergence(mu:Tensor, # means of q(z|x), shape (B, L)
-                  logvar:Tensor, # log-variances log σ² of q(z|x), shape (B, L)
-                 )->Tensor: # 0-dim: KL summed over latent dimensions, averaged over the batch
-    "Closed-form KL(N(mu, diag exp(logvar)) || N(0, I)), summed over latent dimensions, mean over the batch."
+def kl_divergence(
+    mu:Tensor, # means of q(z|x), (B, L)
+    logvar:Tensor, # log-variances log σ² of q(z|x), (B, L)
+)->Tensor: # 0-dim: KL summed over latent dimensions, mean over the batch
+    "Closed-form KL(N(mu, diag exp(logvar)) || N(0, I)), mean over the batch."
     return _sum_mean(kl_terms(mu, logvar))
 
 # %% ../nbs/02_losses.ipynb #e556367a
 def _check_unit_interval(name:str, x:Tensor):
-    "ValueError unless every value of `x` lies in [0, 1]; skipped inside `torch.func.vmap`, where values cannot be read."
+    "ValueError unless every value of `x` lies in [0, 1] (not checked inside `vmap`)."
     try: bad = bool((~((x >= 0) & (x <= 1))).any())  # NaN fails both comparisons
     except RuntimeError: return  # a value-dependent `if` inside torch.func.vmap
     if bad:
         lo, hi = torch.aminmax(x.detach().nan_to_num(nan=-1.))
-        raise ValueError(f"{name} must lie in [0, 1] for the Bernoulli likelihood, got values in [{lo.item():.3g}, {hi.item():.3g}]"
-                         f"{' and NaN' if x.isnan().any() else ''}; rescale the data to [0, 1] or use recon_loss='mse'.")
+        nan = ' and NaN' if x.isnan().any() else ''
+        raise ValueError(f"{name} must lie in [0, 1] for the Bernoulli likelihood, got values "
+                         f"in [{lo.item():.3g}, {hi.item():.3g}]{nan}; rescale the data to "
+                         f"[0, 1] or use recon_loss='mse'.")
 
 # %% ../nbs/02_losses.ipynb #c71d6565
-def reconstruction_loss_bce(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
-                            x:Tensor, # targets with values in [0, 1], same shape as logits
-                           )->Tensor: # 0-dim: Bernoulli NLL summed over features, averaged over the batch
-    "Bernoulli negative log-likelihood computed stably from logits (binary cross-entropy with logits)."
+def reconstruction_loss_bce(
+    logits:Tensor, # decoder outputs before any sigmoid, (B, D)
+    x:Tensor, # targets with values in [0, 1], same shape as logits
+)->Tensor: # 0-dim: Bernoulli NLL summed over features, mean over the batch
+    "Bernoulli negative log-likelihood computed stably from logits."
     _check_pair('logits', logits, 'x', x)
     _check_unit_interval('x', x)
-    return F.binary_cross_entropy_with_logits(logits.flatten(1), x.flatten(1).to(logits.dtype), reduction='sum') / logits.shape[0]
+    nll = F.binary_cross_entropy_with_logits(
+        logits.flatten(1), x.flatten(1).to(logits.dtype), reduction='sum')
+    return nll / logits.shape[0]
 
 # %% ../nbs/02_losses.ipynb #fae873e2
 def fast_softplus(t:Tensor, # any tensor
                  )->Tensor: # log(1 + exp(t)), elementwise, same shape
-    "softplus(t) = max(t, 0) - log(sigmoid(|t|)): stable for any t, with a plain log of a number in [1/2, 1]."
+    "softplus(t) = max(t, 0) - log(sigmoid(|t|)): stable for any t, no log1p."
     return t.clamp(min=0) - torch.log(torch.sigmoid(t.abs()))
 
 # %% ../nbs/02_losses.ipynb #8c477507
 class _BernoulliNLL(torch.autograd.Function):
-    "Summed Bernoulli NLL of `logits` for targets `x`, divided by the batch size; the gradient is written out."
+    "Summed Bernoulli NLL of `logits` for targets `x`, / B; gradient written out."
     generate_vmap_rule = True
 
     @staticmethod
@@ -91,62 +100,72 @@ class _BernoulliNLL(torch.autograd.Function):
     def backward(ctx, grad):
         logits, x = ctx.saved_tensors
         scale = grad / logits.shape[0]
-        d_logits = (torch.sigmoid(logits) - x) * scale if ctx.needs_input_grad[0] else None
-        d_x = -logits * scale if ctx.needs_input_grad[1] else None
+        need_l, need_x = ctx.needs_input_grad
+        d_logits = (torch.sigmoid(logits) - x) * scale if need_l else None
+        d_x = -logits * scale if need_x else None
         return d_logits, d_x
 
 # %% ../nbs/02_losses.ipynb #73ccfe4f
-MSE_VARIANCE = 0.5  # the fixed variance σ_x² for which the summed squared error is the Gaussian NLL (minus D/2·log π)
+MSE_VARIANCE = 0.5  # σ_x² for which the summed squared error is the Gaussian NLL - D/2·log π
 
 # %% ../nbs/02_losses.ipynb #4caa3a48
-def reconstruction_loss_mse(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
-                            x:Tensor, # targets, same shape as logits
-                           )->Tensor: # 0-dim: squared error summed over features, averaged over the batch
-    "Summed squared error between sigmoid(logits) and x: the Gaussian NLL with variance 1/2, minus D/2·log(π)."
+def reconstruction_loss_mse(
+    logits:Tensor, # decoder outputs before any sigmoid, (B, D)
+    x:Tensor, # targets, same shape as logits
+)->Tensor: # 0-dim: squared error summed over features, mean over the batch
+    "Summed squared error of sigmoid(logits): the Gaussian NLL with σ² = 1/2, minus D/2·log π."
     _check_pair('logits', logits, 'x', x)
     return _sum_mean((torch.sigmoid(logits) - x).pow(2))
 
 # %% ../nbs/02_losses.ipynb #a1b60e45
-LAPLACE_SCALE = 1.0  # the fixed scale b for which the summed absolute error is the Laplace NLL (minus D·log 2b)
+LAPLACE_SCALE = 1.0  # b for which the summed absolute error is the Laplace NLL - D·log 2b
 
 # %% ../nbs/02_losses.ipynb #74cf8e1d
-def reconstruction_loss_l1(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
-                           x:Tensor, # targets, same shape as logits
-                          )->Tensor: # 0-dim: absolute error summed over features, averaged over the batch
-    "Summed absolute error between sigmoid(logits) and x: the Laplace NLL with scale 1, minus D·log 2."
+def reconstruction_loss_l1(
+    logits:Tensor, # decoder outputs before any sigmoid, (B, D)
+    x:Tensor, # targets, same shape as logits
+)->Tensor: # 0-dim: absolute error summed over features, mean over the batch
+    "Summed absolute error of sigmoid(logits): the Laplace NLL with b = 1, minus D·log 2."
     _check_pair('logits', logits, 'x', x)
     return _sum_mean((torch.sigmoid(logits) - x).abs())
 
 # %% ../nbs/02_losses.ipynb #e2ac5815
-RECON_LOSSES = {'bce': reconstruction_loss_bce, 'mse': reconstruction_loss_mse, 'l1': reconstruction_loss_l1}
+RECON_LOSSES = {'bce': reconstruction_loss_bce,
+                'mse': reconstruction_loss_mse,
+                'l1': reconstruction_loss_l1}
 
 # %% ../nbs/02_losses.ipynb #121ed953
 def _check_log_scale(log_scale, r:Tensor)->Tensor:
-    "`log_scale` if it is a tensor that broadcasts to the residuals `r` (B, D) without changing their shape."
+    "`log_scale` if it is a tensor that broadcasts to the residuals `r` (B, D) unchanged."
     if not isinstance(log_scale, Tensor):
-        raise TypeError(f"log_scale must be a torch.Tensor (e.g. model.log_scale), got {type(log_scale).__name__}.")
+        raise TypeError(f"log_scale must be a torch.Tensor (e.g. model.log_scale), "
+                        f"got {type(log_scale).__name__}.")
     try: ok = torch.broadcast_shapes(log_scale.shape, r.shape) == r.shape
     except RuntimeError: ok = False
     if not ok:
-        raise ValueError(f"log_scale of shape {tuple(log_scale.shape)} does not broadcast to the (B, D) = {tuple(r.shape)} "
-                         f"residuals; use shape (1,) for one shared scale or ({r.shape[1]},) for one per feature.")
+        raise ValueError(f"log_scale of shape {tuple(log_scale.shape)} does not broadcast to "
+                         f"the (B, D) = {tuple(r.shape)} residuals; use shape (1,) for one "
+                         f"shared scale or ({r.shape[1]},) for one per feature.")
     return log_scale
 
 # %% ../nbs/02_losses.ipynb #b55099a4
-def gaussian_nll(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
-                 x:Tensor, # targets, same shape as logits
-                 log_scale:Tensor, # log σ, broadcastable to (B, D): shape (1,) shared, (D,) per feature
-                )->Tensor: # 0-dim: the exact Gaussian NLL summed over features, averaged over the batch
+def gaussian_nll(
+    logits:Tensor, # decoder outputs before any sigmoid, (B, D)
+    x:Tensor, # targets, same shape as logits
+    log_scale:Tensor, # log σ, broadcastable to (B, D): (1,) shared, (D,) per feature
+)->Tensor: # 0-dim: the exact Gaussian NLL summed over features, mean over the batch
     "-log N(x; sigmoid(logits), exp(log_scale)²), constants included."
     _check_pair('logits', logits, 'x', x)
     r = x.flatten(1) - torch.sigmoid(logits.flatten(1))
     log_scale = _check_log_scale(log_scale, r)
-    return _sum_mean(0.5 * (r.pow(2) * torch.exp(-2 * log_scale) + math.log(2 * math.pi)) + log_scale)
+    var_term = r.pow(2) * torch.exp(-2 * log_scale)
+    return _sum_mean(0.5 * (var_term + math.log(2 * math.pi)) + log_scale)
 
-def laplace_nll(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
-                x:Tensor, # targets, same shape as logits
-                log_scale:Tensor, # log b, broadcastable to (B, D): shape (1,) shared, (D,) per feature
-               )->Tensor: # 0-dim: the exact Laplace NLL summed over features, averaged over the batch
+def laplace_nll(
+    logits:Tensor, # decoder outputs before any sigmoid, (B, D)
+    x:Tensor, # targets, same shape as logits
+    log_scale:Tensor, # log b, broadcastable to (B, D): (1,) shared, (D,) per feature
+)->Tensor: # 0-dim: the exact Laplace NLL summed over features, mean over the batch
     "-log Laplace(x; sigmoid(logits), exp(log_scale)), constants included."
     _check_pair('logits', logits, 'x', x)
     r = x.flatten(1) - torch.sigmoid(logits.flatten(1))
@@ -154,12 +173,15 @@ def laplace_nll(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D
     return _sum_mean(r.abs() * torch.exp(-log_scale) + math.log(2) + log_scale)
 
 # %% ../nbs/02_losses.ipynb #bee7ef5b
-def free_bits_kl(mu:Tensor, # means of q(z|x), shape (B, L)
-                 logvar:Tensor, # log-variances log σ² of q(z|x), shape (B, L)
-                 free_bits:float, # the floor λ, in nats per latent dimension (0: the plain KL)
-                )->Tensor: # 0-dim: sum over dimensions of max(λ, batch mean of KL_j)
-    "The KL term with free bits: each latent dimension's batch-mean KL is raised to at least `free_bits` nats."
-    free_bits = _check_nonnegative('free_bits', free_bits, hint='the KL floor in nats per latent dimension; 0 turns it off.')
+_FREE_BITS_HINT = 'the KL floor in nats per latent dimension; 0 turns it off.'
+
+def free_bits_kl(
+    mu:Tensor, # means of q(z|x), (B, L)
+    logvar:Tensor, # log-variances log σ² of q(z|x), (B, L)
+    free_bits:float, # the floor λ in nats per latent dimension (0: the plain KL)
+)->Tensor: # 0-dim: sum over dimensions of max(λ, batch mean of KL_j)
+    "The KL term with free bits: each dimension's batch-mean KL is at least `free_bits`."
+    free_bits = _check_nonnegative('free_bits', free_bits, hint=_FREE_BITS_HINT)
     return kl_terms(mu, logvar).mean(0).clamp(min=free_bits).sum()
 
 # %% ../nbs/02_losses.ipynb #ec53ec9c
@@ -170,47 +192,52 @@ class ELBOTerms(NamedTuple):
     kl: Tensor
 
 def _elbo_terms_fields(self,
-    loss:Tensor, # the quantity to minimise: recon + beta * kl (with free bits, beta times the floored KL)
+    loss:Tensor, # to minimise: recon + beta * kl (with free bits: the floored KL)
     recon:Tensor, # reconstruction NLL, summed over features, mean over the batch
-    kl:Tensor, # the true KL(q(z|x) || N(0, I)), summed over latent dimensions, mean over the batch
+    kl:Tensor, # the true KL(q(z|x) || N(0, I)), summed over L, mean over the batch
 ): pass
-ELBOTerms.__init__ = _elbo_terms_fields  # so the docs show the fields, not a NamedTuple's (*args, **kwargs)
+# a NamedTuple's own __init__ shows as (*args, **kwargs) in the docs; this one shows the fields
+ELBOTerms.__init__ = _elbo_terms_fields
 
 # %% ../nbs/02_losses.ipynb #a9c4d076
 def _check_beta(beta):
     "beta as a float: a finite number >= 0 (a 0-dim tensor is read as its value)."
     if isinstance(beta, Tensor) and beta.numel() == 1: beta = beta.item()
-    return float(_check_nonnegative('beta', beta, hint='0: plain autoencoder, 1: VAE, > 1: beta-VAE.'))
+    hint = '0: plain autoencoder, 1: VAE, > 1: beta-VAE.'
+    return float(_check_nonnegative('beta', beta, hint=hint))
 
 _LEARNED_SCALE_NLL = {'mse': gaussian_nll, 'l1': laplace_nll}
 
 def _check_recon_loss(recon_loss:str, log_scale)->str:
-    "The canonical likelihood name; a ValueError for an unknown one, or for a scale given to the Bernoulli."
+    "The canonical likelihood name; ValueError if unknown, or for a scale given to the Bernoulli."
     name = likelihood_name(recon_loss)
     if log_scale is not None and name not in _LEARNED_SCALE_NLL:
-        raise ValueError("log_scale is the scale of a Gaussian or Laplace likelihood, and the Bernoulli (recon_loss='bce') "
-                         "has none; pass log_scale=None, or use recon_loss='gaussian' or 'laplace'.")
+        raise ValueError("log_scale is the scale of a Gaussian or Laplace likelihood, and the "
+                         "Bernoulli (recon_loss='bce') has none; pass log_scale=None, or use "
+                         "recon_loss='gaussian' or 'laplace'.")
     return name
 
 # %% ../nbs/02_losses.ipynb #de506674
-def compute_elbo(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
-                 x:Tensor, # the batch that was encoded, same shape as logits
-                 mu:Tensor, # means of q(z|x), shape (B, L)
-                 logvar:Tensor, # log-variances of q(z|x), shape (B, L)
-                 beta:float=1.0, # weight of the KL term, >= 0
-                 recon_loss:str='bce', # likelihood: "bce"/"bernoulli", "mse"/"gaussian" or "l1"/"laplace"
-                 log_scale:Tensor=None, # learned log s of a Gaussian/Laplace likelihood (model.log_scale), or None: fixed
-                 free_bits:float=0.0, # KL floor in nats per latent dimension for the loss (0: off)
-                )->ELBOTerms: # (loss, recon, kl), each 0-dim
+def compute_elbo(
+    logits:Tensor, # decoder outputs before any sigmoid, (B, D)
+    x:Tensor, # the batch that was encoded, same shape as logits
+    mu:Tensor, # means of q(z|x), (B, L)
+    logvar:Tensor, # log-variances of q(z|x), (B, L)
+    beta:float=1.0, # weight of the KL term, >= 0
+    recon_loss:str='bce', # "bce"/"bernoulli", "mse"/"gaussian" or "l1"/"laplace"
+    log_scale:Tensor=None, # learned log s of a Gaussian/Laplace (model.log_scale); None: fixed
+    free_bits:float=0.0, # KL floor in nats per latent dimension, for the loss (0: off)
+)->ELBOTerms: # (loss, recon, kl), each 0-dim
     "The β-weighted negative ELBO `recon + beta * kl` of a batch, with its two parts."
     name = _check_recon_loss(recon_loss, log_scale)
     beta = _check_beta(beta)
-    free_bits = _check_nonnegative('free_bits', free_bits, hint='the KL floor in nats per latent dimension; 0 turns it off.')
+    free_bits = _check_nonnegative('free_bits', free_bits, hint=_FREE_BITS_HINT)
     _check_pair('logits', logits, 'x', x)
     _check_pair('mu', mu, 'logvar', logvar)
     if mu.shape[0] != logits.shape[0]:
-        raise ValueError(f"mu and logits must describe the same batch, got batch sizes {mu.shape[0]} (mu) and "
-                         f"{logits.shape[0]} (logits); pass the outputs of one forward pass on x.")
+        raise ValueError(f"mu and logits must describe the same batch, got batch sizes "
+                         f"{mu.shape[0]} (mu) and {logits.shape[0]} (logits); pass the "
+                         f"outputs of one forward pass on x.")
     if log_scale is None: recon = RECON_LOSSES[name](logits, x)
     else: recon = _LEARNED_SCALE_NLL[name](logits, x, log_scale)
     kl = kl_divergence(mu, logvar)
@@ -218,21 +245,24 @@ def compute_elbo(logits:Tensor, # decoder outputs before any sigmoid, shape (B, 
     return ELBOTerms(recon + beta * kl_loss, recon, kl)
 
 # %% ../nbs/02_losses.ipynb #ebf7ae5b
-def vae_loss(logits:Tensor, # decoder outputs before any sigmoid, shape (B, D)
-             x:Tensor, # the batch that was encoded, same shape as logits
-             mu:Tensor, # means of q(z|x), shape (B, L)
-             logvar:Tensor, # log-variances of q(z|x), shape (B, L)
-             beta:float=1.0, # weight of the KL term, >= 0
-             recon_loss:str='bce', # likelihood: "bce"/"bernoulli", "mse"/"gaussian" or "l1"/"laplace"
-             log_scale:Tensor=None, # learned log s of a Gaussian/Laplace likelihood (model.log_scale), or None: fixed
-             free_bits:float=0.0, # KL floor in nats per latent dimension for the loss (0: off)
-            )->ELBOTerms: # (loss, recon, kl), each 0-dim
+def vae_loss(
+    logits:Tensor, # decoder outputs before any sigmoid, (B, D)
+    x:Tensor, # the batch that was encoded, same shape as logits
+    mu:Tensor, # means of q(z|x), (B, L)
+    logvar:Tensor, # log-variances of q(z|x), (B, L)
+    beta:float=1.0, # weight of the KL term, >= 0
+    recon_loss:str='bce', # "bce"/"bernoulli", "mse"/"gaussian" or "l1"/"laplace"
+    log_scale:Tensor=None, # learned log s of a Gaussian/Laplace (model.log_scale); None: fixed
+    free_bits:float=0.0, # KL floor in nats per latent dimension, for the loss (0: off)
+)->ELBOTerms: # (loss, recon, kl), each 0-dim
     "The VAE training loss: same arguments and result as `compute_elbo`."
-    return compute_elbo(logits, x, mu, logvar, beta=beta, recon_loss=recon_loss, log_scale=log_scale, free_bits=free_bits)
+    return compute_elbo(logits, x, mu, logvar, beta=beta, recon_loss=recon_loss,
+                        log_scale=log_scale, free_bits=free_bits)
 
 # %% ../nbs/02_losses.ipynb #85f0f7b7
-def nats_to_bits_per_dim(nats, # a negative log-likelihood per example, in nats (a float or a tensor)
-                         D:int, # dimensions per example, e.g. 784 for MNIST
-                        ): # the same quantity in bits per dimension
+def nats_to_bits_per_dim(
+    nats, # a negative log-likelihood per example in nats (a float or a tensor)
+    D:int, # dimensions per example, e.g. 784 for MNIST
+): # the same quantity in bits per dimension
     "A negative log-likelihood in nats per example as bits per dimension: nats / (D ln 2)."
     return nats / (_check_positive_int('D', D) * math.log(2))
