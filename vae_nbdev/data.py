@@ -110,6 +110,7 @@ def _missing_message(name, root, why):
         msg.append(f"Hint: {root} itself holds IDX files; root should be the folder *above* {folder}/raw/.")
     return '\n'.join(msg)
 
+# %% ../nbs/05_data.ipynb #5978190b
 def _damaged_archives(cls, raw):
     "Notes on the .gz archives in `raw` whose MD5 is not the one torchvision publishes in `cls.resources`."
     return [f"{raw/f} is damaged (its MD5 is not the published {md5}): delete it."
@@ -148,7 +149,7 @@ def _torchvision_arrays(name, train, root, download):
         else: return _open(root)
     raise FileNotFoundError(_missing_message(name, root, why))
 
-# %% ../nbs/05_data.ipynb #18f7ef4c
+# %% ../nbs/05_data.ipynb #64d0b420
 # The official files, uncompressed: number of items and MD5 checksum
 _OFFICIAL = {
     'mnist': {'train-images-idx3-ubyte': (60000, '6bbc9ace898e44ae57da46a324031adb'),
@@ -160,6 +161,7 @@ _OFFICIAL = {
                 't10k-images-idx3-ubyte': (10000, '8181f5470baa50b63fa0f6fddb340f0a'),
                 't10k-labels-idx1-ubyte': (10000, '15d484375f8d13e6eb1aabb0c3f46965')}}
 
+# %% ../nbs/05_data.ipynb #371e7dbd
 @lru_cache(maxsize=16)
 def _verify_idx(title, path, size, mtime_ns, n, md5):
     "A ValueError naming `path` unless it is an IDX file of `n` items with MD5 `md5`."
