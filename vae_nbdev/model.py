@@ -63,9 +63,9 @@ _RECON_LOSS_NAMES = {'bce': 'bce', 'bernoulli': 'bce',
                     'l1': 'l1', 'laplace': 'l1'}
 
 def likelihood_name(
-    recon_loss:str, # a reconstruction loss name or alias, e.g. "bce" or "bernoulli"
+    recon_loss:str, # a likelihood name or alias, e.g. "bce" or "bernoulli"
 )->str: # the canonical name: "bce", "mse" or "l1"
-    "The canonical name of a reconstruction loss or alias, or an error listing them."
+    "The canonical name of a likelihood or alias, or an error listing them."
     key = recon_loss.lower() if isinstance(recon_loss, str) else recon_loss
     if key not in _RECON_LOSS_NAMES:
         raise ValueError(f"recon_loss={recon_loss!r} is not a known likelihood; "
@@ -114,11 +114,11 @@ class VAE(nn.Module):
         recon_loss:str='bce', # p(x|z): "bce", "mse", "l1" or an alias of one
         beta:float=1.0, # weight of the KL term (1: the VAE, > 1: a β-VAE)
         activation:str='relu', # hidden nonlinearity: "relu" or "tanh"
-        obs_noise:str='fixed', # scale of p(x|z): "fixed", or learned "shared"/"pixel"
+        obs_noise:str='fixed', # scale of p(x|z): "fixed", "shared" or "pixel"
     ):
         super().__init__()
-        _check_vae_args(input_dim, hidden_dim, latent_dim, n_layers, recon_loss, beta,
-                        activation, obs_noise)
+        _check_vae_args(input_dim, hidden_dim, latent_dim, n_layers,
+                        recon_loss, beta, activation, obs_noise)
         self.input_dim, self.hidden_dim = input_dim, hidden_dim
         self.latent_dim, self.n_layers = latent_dim, n_layers
         self.recon_loss, self.beta = recon_loss, beta
@@ -169,7 +169,7 @@ def decode(self:VAE,
 
 # %% ../nbs/01_model.ipynb #0cdced20
 class VAEOutput(NamedTuple):
-    "What a VAE forward pass returns: logits, posterior parameters, the sampled code."
+    "A VAE forward pass: logits, posterior parameters and the sampled code."
     logits: Tensor # (B, D) decoder logits
     mu: Tensor # (B, L) posterior means
     logvar: Tensor # (B, L) posterior log-variances
@@ -181,7 +181,7 @@ def _vae_output_fields(self,
     logvar:Tensor, # (B, L) posterior log-variances
     z:Tensor, # (B, L) the reparameterized sample that was decoded
 ): pass
-VAEOutput.__init__ = _vae_output_fields  # the docs show the fields, not (*args, **kwargs)
+VAEOutput.__init__ = _vae_output_fields  # docs show the fields, not (*args, **kwargs)
 
 # %% ../nbs/01_model.ipynb #bd23f4af
 @patch
