@@ -39,7 +39,7 @@ class VAEConfig:
     latent_dim:int=20 # L, size of the code z
     n_layers:int=1 # hidden layers in encoder and decoder
     recon_loss:str='bce' # "bce"/"bernoulli", "mse"/"gaussian" or "l1"/"laplace"
-    obs_noise:str='fixed' # Gaussian/Laplace scale: "fixed", "shared" or "pixel" (learned)
+    obs_noise:str='fixed' # Gaussian/Laplace scale: "fixed", learned "shared" or "pixel"
     beta:float=1.0 # KL weight after warm-up
     free_bits:float=0.0 # KL floor in nats per latent dimension (0: off)
     activation:str='relu' # "relu" or "tanh"
@@ -61,7 +61,7 @@ class VAEConfig:
         _check_nonnegative('free_bits', self.free_bits, hint='KL nats per dimension; 0: off.')
         _check_positive_number('lr', self.lr, hint='Adam usually works with 1e-4 to 1e-2.')
         if self.grad_clip is not None:
-            _check_positive_number('grad_clip', self.grad_clip, hint='or None for no clipping.')
+            _check_positive_number('grad_clip', self.grad_clip, hint='or None: no clipping.')
         likelihood_name(self.recon_loss)
         _check_choice('activation', self.activation, ACTIVATIONS)
         _check_choice('lr_schedule', self.lr_schedule, LR_SCHEDULES)
@@ -76,9 +76,9 @@ def _field_names(): return [f.name for f in fields(VAEConfig)]
 
 @patch(cls_method=True)
 def from_any(cls:VAEConfig,
-    cfg:VAEConfig=None, # a VAEConfig, a dict of fields, an object with field attributes, or None
+    cfg:VAEConfig=None, # a VAEConfig, a dict, an object with its fields, or None
 )->VAEConfig:
-    "A `VAEConfig` from a config, a dict or any object with its attributes; the rest: defaults."
+    "A `VAEConfig` from a config, dict or object with its fields; the rest: defaults."
     if cfg is None: return cls()
     if isinstance(cfg, type):
         raise TypeError(f"cfg must be a config object, got the class {cfg.__name__} itself; "
@@ -87,7 +87,8 @@ def from_any(cls:VAEConfig,
     if isinstance(cfg, dict):
         unknown = sorted(set(cfg) - set(_field_names()))
         if unknown:
-            raise ValueError(f"cfg has unknown keys {unknown}; valid keys are {_field_names()}.")
+            raise ValueError(f"cfg has unknown keys {unknown}; "
+                             f"valid keys are {_field_names()}.")
         return cls(**cfg)
     if isinstance(cfg, (str, bytes, int, float, list, tuple)):
         raise TypeError(f"cfg must be a VAEConfig, a dict or an object with config attributes, "
