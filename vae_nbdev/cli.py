@@ -7,11 +7,11 @@ __all__ = ['add_config_arguments', 'read_settings', 'resolve_settings', 'run_tra
            'eval_parser', 'trained_data', 'run_evaluation', 'eval_main']
 
 # %% ../nbs/10_cli.ipynb #ed315788
-import argparse, dataclasses, errno, hashlib, json, math, os, re, shutil, sys, time, typing
+import argparse, dataclasses, errno, json, math, os, re, shutil, sys, time, typing
 from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Sequence
 
 from fastcore.docments import docments
 from .config import VAEConfig
