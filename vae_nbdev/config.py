@@ -27,8 +27,30 @@ def _check_positive_number(name:str, value, hint:str='')->float:
     return value
 
 def _check_choice(name:str, value, valid):
+    "ValueError unless `value` is one of `valid`, listing them."
     if value not in valid:
         raise ValueError(f"{name}={value!r} is not supported; use one of {sorted(valid)}.")
+
+# %% ../nbs/04_config.ipynb #ca9a599b
+def _check_config(cfg):
+    "ValueError/TypeError naming the first field of `cfg` with a value it cannot take."
+    for name in ('input_dim', 'hidden_dim', 'latent_dim', 'n_layers', 'batch_size'):
+        _check_positive_int(name, getattr(cfg, name))
+    for name in ('warmup_steps', 'cycle_steps', 'epochs', 'seed'):
+        _check_nonnegative(name, getattr(cfg, name), integer=True)
+    _check_nonnegative('beta', cfg.beta, hint='0: autoencoder, 1: VAE, > 1: beta-VAE.')
+    _check_nonnegative('free_bits', cfg.free_bits, hint='KL nats per dimension; 0: off.')
+    _check_positive_number('lr', cfg.lr, hint='Adam usually works with 1e-4 to 1e-2.')
+    if cfg.grad_clip is not None:
+        _check_positive_number('grad_clip', cfg.grad_clip, hint='or None: no clipping.')
+    likelihood_name(cfg.recon_loss)
+    _check_choice('activation', cfg.activation, ACTIVATIONS)
+    _check_choice('lr_schedule', cfg.lr_schedule, LR_SCHEDULES)
+    _check_choice('obs_noise', cfg.obs_noise, OBS_NOISE)
+    if cfg.obs_noise != 'fixed' and likelihood_name(cfg.recon_loss) == 'bce':
+        raise ValueError(f"obs_noise={cfg.obs_noise!r} needs a likelihood with a scale; "
+                         "the Bernoulli has none. Use recon_loss='gaussian' or 'laplace', "
+                         "or obs_noise='fixed'.")
 
 # %% ../nbs/04_config.ipynb #f3e14ab0
 @dataclass
@@ -52,24 +74,7 @@ class VAEConfig:
     seed:int=0 # seed for the initial weights, shuffling and sampling
     grad_clip:Optional[float]=None # max gradient norm, or None for no clipping
 
-    def __post_init__(self):
-        for name in ('input_dim', 'hidden_dim', 'latent_dim', 'n_layers', 'batch_size'):
-            _check_positive_int(name, getattr(self, name))
-        for name in ('warmup_steps', 'cycle_steps', 'epochs', 'seed'):
-            _check_nonnegative(name, getattr(self, name), integer=True)
-        _check_nonnegative('beta', self.beta, hint='0: autoencoder, 1: VAE, > 1: beta-VAE.')
-        _check_nonnegative('free_bits', self.free_bits, hint='KL nats per dimension; 0: off.')
-        _check_positive_number('lr', self.lr, hint='Adam usually works with 1e-4 to 1e-2.')
-        if self.grad_clip is not None:
-            _check_positive_number('grad_clip', self.grad_clip, hint='or None: no clipping.')
-        likelihood_name(self.recon_loss)
-        _check_choice('activation', self.activation, ACTIVATIONS)
-        _check_choice('lr_schedule', self.lr_schedule, LR_SCHEDULES)
-        _check_choice('obs_noise', self.obs_noise, OBS_NOISE)
-        if self.obs_noise != 'fixed' and likelihood_name(self.recon_loss) == 'bce':
-            raise ValueError(f"obs_noise={self.obs_noise!r} needs a likelihood with a scale; "
-                             "the Bernoulli has none. Use recon_loss='gaussian' or 'laplace', "
-                             "or obs_noise='fixed'.")
+    def __post_init__(self): _check_config(self)
 
 # %% ../nbs/04_config.ipynb #5aa6e29d
 def _field_names(): return [f.name for f in fields(VAEConfig)]
