@@ -12,7 +12,9 @@ Fails (exit 1) on:
 - a math span MathJax 3 cannot typeset (TeX errors, undefined macros), checked offline with the npm
   package `mathjax-full` under node (`scripts/check_math.mjs`; `npm ci --prefix scripts` installs it);
 - an API entry (a heading whose section opens with a signature) documented twice on the site;
-- a warning or error in the render log given with `--log`.
+- a warning or error in the render log given with `--log`;
+- a notebook cell that mixes an import with other code: nbdev's docs build executes such cells (training, tests)
+  and warns; imports belong in cells of their own.
 
 Reports, and fails only with `--strict`, what makes a page hard to read without breaking it: a display
 equation wider than the text column, code/output lines that scroll sideways, raw Markdown links in
@@ -98,6 +100,30 @@ def check_readme(site:Path, readme:Path, url_prefix:str):
     return problems
 
 
+def exec_cells(nbs:Path):
+    """Cells that nbdev's docs build executes although they are not exports: any cell with an import statement in it
+    (nbdev's `exec_show_docs` runs them to make `show_doc` work). With other code beside the import, the docs build runs
+    that code too (training, tests): it is slow, may fail there, and nbdev warns. Keep imports in cells of their own."""
+    import ast
+    problems = []
+    for nb in sorted(nbs.rglob('*.ipynb')):
+        if any(part.startswith(('_', '.')) for part in nb.relative_to(nbs).parts): continue
+        for i, cell in enumerate(json.loads(nb.read_text(encoding='utf-8'))['cells']):
+            src = ''.join(cell['source'])
+            if cell['cell_type'] != 'code' or 'nbdev_export()' in src: continue
+            directives = [l.strip()[2:].strip() for l in src.splitlines() if l.strip().startswith('#|')]
+            if any(d.split(':')[0].split()[0] in ('export', 'exporti', 'exports', 'exec_doc') for d in directives if d): continue
+            if any(re.fullmatch(r'eval:\s*false', d, re.I) for d in directives): continue
+            try: tree = ast.parse('\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!'))))
+            except SyntaxError: continue
+            nodes = list(ast.walk(tree))
+            if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes) and any(isinstance(n, (ast.Expr, ast.Assign)) for n in nodes):
+                first = next((l for l in src.splitlines() if not l.startswith('#|')), '')
+                problems.append((nb, f'cell {i} mixes an import with other code, so nbdev_docs executes all of it: '
+                                     f'move the import into a cell of its own ({first[:60]!r})'))
+    return problems
+
+
 def math_spans(soups:dict):
     "(page, tex, display) for every math span Quarto wrote: span.math.inline `\\(..\\)` / span.math.display `\\[..\\]`."
     out = []
@@ -179,6 +205,7 @@ def main(argv=None):
     p.add_argument('--strict', action='store_true', help='layout notes (wide equations, wide code, signatures) fail too')
     p.add_argument('--site-url', default=site_url(), help="links starting with it are checked as local (default: settings.ini's)")
     p.add_argument('--readme', type=Path, default=HERE.parent / 'README.md', help="whose links into the site to check (default: the repo's)")
+    p.add_argument('--nbs', type=Path, default=HERE.parent / 'nbs', help='notebooks to check for cells the docs build would execute')
     p.add_argument('--json', type=Path, help='also write every finding to this JSON file')
     a = p.parse_args(argv)
     site = a.site.resolve()
@@ -187,6 +214,7 @@ def main(argv=None):
 
     failures = [('link', *x) for x in check_links(site, soups, a.site_url)]
     if a.readme.exists(): failures += [('readme', *x) for x in check_readme(site, a.readme, a.site_url)]
+    if a.nbs and a.nbs.exists(): failures += [('docs-exec', *x) for x in exec_cells(a.nbs)]
     spans = math_spans(soups)
     verdicts = typeset(spans)
     notes = []
