@@ -8,28 +8,32 @@ __all__ = ['EXERCISES', 'GRADE_ITEMS', 'MUTATIONS', 'exercise_message', 'exercis
            'exercises_main', 'assignment_files', 'write_assignment', 'assignment_main', 'GradeItem', 'grade_many',
            'grade', 'grade_report', 'grade_main', 'Mutation', 'mutate']
 
-# %% ../nbs/11_exercises.ipynb #07de58bb
+# %% ../nbs/11_exercises.ipynb #94761b87
 import ast, json, re, sys, os, argparse, subprocess, tempfile
 import importlib.util
 from pathlib import Path
 from typing import NamedTuple
 
-# %% ../nbs/11_exercises.ipynb #6b804dee
+# %% ../nbs/11_exercises.ipynb #6cb19c93
 def _package_dir()->Path:
     "The folder of the installed vae_nbdev package (found without importing it)."
     return Path(importlib.util.find_spec('vae_nbdev').origin).parent
 
-# %% ../nbs/11_exercises.ipynb #70d92f5c
+# %% ../nbs/11_exercises.ipynb #1a6047f7
 EXERCISES = {
-    # 00_elbo: the linear-Gaussian model
-    'expected_log_likelihood': ("E_q[log p(x|z)] = log N(x; W m + b, Psi) - tr(W^T Psi^-1 W S) / 2",
-                                "the Gaussian log-density at the mean code, minus the trace term that the spread S of q adds"),
+    # 00_elbo: the linear-Gaussian model x = W z + b + noise, z ~ N(0, I), noise ~ N(0, sigma^2 I)
+    'log_prior': ("log p(z) = -(L log 2 pi + |z|^2) / 2", "the standard normal density, summed over the L coordinates"),
+    'log_likelihood': ("log p(x|z) = log N(x; W z + b, sigma^2 I)",
+                       "-(D log(2 pi sigma^2) + |x - W z - b|^2 / sigma^2) / 2"),
+    'log_marginal': ("log p(x) = log N(x; b, W W^T + sigma^2 I)", "the marginal of a linear-Gaussian model is Gaussian"),
+    'posterior': ("p(z|x) = N(M^-1 W^T (x - b) / sigma^2, M^-1), M = I + W^T W / sigma^2", "complete the square in z"),
+    'expected_log_likelihood': ("E_q[log p(x|z)] = log N(x; W m + b, sigma^2 I) - tr(W^T W S) / (2 sigma^2)",
+                                "the log-density at the mean code, minus the trace term that the spread S of q adds"),
     'kl_gaussian_to_prior': ("KL(N(m, S) || N(0, I)) = (tr S + m^T m - L - log det S) / 2",
-                             "use a Cholesky factor of S for log det S"),
+                             "log det S from the diagonal of a Cholesky factor of S"),
     'elbo_gaussian_q': ("ELBO(q) = E_q[log p(x|z)] - KL(q || p(z))", "combine the two functions above"),
-    'elbo_mc': ("ELBO ~ (1/K) sum_k [log p(x, z_k) - log q(z_k)], z_k ~ q", "sample with the reparameterization z = m + C eps"),
-    'log_marginal': ("log p(x) = log N(x; b, W W^T + Psi)", "the marginal of a linear-Gaussian model is Gaussian"),
-    'posterior': ("p(z|x) = N(S W^T Psi^-1 (x - b), S) with S = (I + W^T Psi^-1 W)^-1", "complete the square in z"),
+    'elbo_mc': ("ELBO ~ log p(x, z_k) - log q(z_k), z_k = m + A eps_k, eps_k ~ N(0, I)",
+                "one value per sample; A is the Cholesky factor of S"),
     # 01_model
     'encode': ("(mu, logvar) = (W_mu h + b_mu, W_logvar h + b_logvar), h = enc(x)",
                "pass x through self.enc, then through the two heads self.mu and self.logvar"),
@@ -66,7 +70,7 @@ def exercise_message(name:str)->str:
     eq, hint = EXERCISES.get(name, ("the formula derived above", "the asserts below this cell are your tests"))
     return f"{name}: implement {eq} — {hint}"
 
-# %% ../nbs/11_exercises.ipynb #899acbc3
+# %% ../nbs/11_exercises.ipynb #4a7aaae9
 _DIRECTIVE = re.compile(r'^\s*#\s*\|\s*exercise\b(.*)$')
 
 def exercise_directive(src:str # the source of a notebook cell
@@ -91,7 +95,7 @@ def _is_check(stmt)->bool:
     name = f.id if isinstance(f, ast.Name) else getattr(f, 'attr', '')
     return name.startswith('_check') or name == '_flatten'
 
-# %% ../nbs/11_exercises.ipynb #b331c8e4
+# %% ../nbs/11_exercises.ipynb #f183f1b9
 class Region(NamedTuple):
     "The solution lines of one exercise function in a cell's source."
     name: str # the function's name
@@ -116,7 +120,7 @@ def exercise_regions(src:str, # a cell's source
     if missing: raise ValueError(f"`#| exercise {' '.join(names)}`: the cell defines no function {sorted(missing)}.")
     return found
 
-# %% ../nbs/11_exercises.ipynb #7cd9de6b
+# %% ../nbs/11_exercises.ipynb #2d5d62fe
 def _replace_regions(src:str, regions:list, replace)->str:
     lines = src.splitlines(keepends=True)
     for r in sorted(regions, key=lambda r: -r.start):
@@ -126,8 +130,11 @@ def _replace_regions(src:str, regions:list, replace)->str:
     return ''.join(lines)
 
 def _stub_line(r:Region)->str:
-    msg = exercise_message(r.name).replace('\\', '\\\\').replace('"', '\\"')
-    return f'{r.indent}raise NotImplementedError("{msg}")\n'
+    "`raise NotImplementedError(...)` with the exercise's message, the hint on a second line if the first is long."
+    eq, sep, hint = exercise_message(r.name).replace('\\', '\\\\').replace('"', '\\"').partition(' — ')
+    first = f'{r.indent}raise NotImplementedError("{eq}'
+    if len(first) + len(hint) > 100: return f'{first}"\n{r.indent}{" " * 26}"{sep}{hint}")\n'
+    return f'{first}{sep}{hint}")\n'
 
 def stub_source(src:str, # a cell's source
                 names:list=None, # functions to stub (None or []: every top-level function)
@@ -142,7 +149,7 @@ def mark_source(src:str, names:list=None)->str:
     mark = lambda r, old: [f'{r.indent}### BEGIN SOLUTION\n', *old, f'{r.indent}### END SOLUTION\n']
     return _replace_regions(src, exercise_regions(src, names), mark).rstrip('\n')
 
-# %% ../nbs/11_exercises.ipynb #6a9a565b
+# %% ../nbs/11_exercises.ipynb #f8a61d44
 def _src(cell)->str: return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
 def _set_src(cell, s:str): cell['source'] = s.splitlines(keepends=True)
 
@@ -175,7 +182,7 @@ def exercise_notebook(nb:dict, # a course notebook, as read with `json.load`
     nb['cells'] = cells
     return nb, names
 
-# %% ../nbs/11_exercises.ipynb #1e20b3c1
+# %% ../nbs/11_exercises.ipynb #a71aa7d5
 def solutions(nb:dict)->dict:
     "The solution lines of every exercise function of course notebook `nb`, by name."
     out = {}
@@ -197,11 +204,15 @@ def restore_solutions(ex_nb:dict, # an exercise notebook
     for cell in nb['cells']:
         if cell['cell_type'] != 'code': continue
         lines = _src(cell).splitlines(keepends=True)
-        new = []
+        new, skip = [], False
         for line in lines:
+            if skip:  # the stub's second line
+                skip = not line.rstrip().endswith('")')
+                if not line.endswith('\n'): new[-1] = new[-1].rstrip('\n')
+                continue
             m = _STUB.match(line)
             if m and m.group(2) in sols:
-                sol = list(sols[m.group(2)])
+                sol, skip = list(sols[m.group(2)]), not line.rstrip().endswith('")')
                 if not line.endswith('\n'): sol[-1] = sol[-1].rstrip('\n')
                 new += sol
             else: new.append(line)
@@ -209,7 +220,7 @@ def restore_solutions(ex_nb:dict, # an exercise notebook
     nb['cells'] = [c for c in nb['cells'] if not (c['cell_type'] == 'markdown' and _src(c).startswith('> **Exercise edition.**'))]
     return nb
 
-# %% ../nbs/11_exercises.ipynb #3912fe00
+# %% ../nbs/11_exercises.ipynb #ac4aee8d
 def _find_course_nbs(nbs=None)->Path:
     "The folder of the course notebooks: `nbs`, else the one of the nbdev project around the working directory."
     if nbs is not None:
@@ -234,7 +245,7 @@ def _check_out_dir(out:Path, force:bool):
 
 def _write_nb(nb:dict, path:Path): path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
 
-# %% ../nbs/11_exercises.ipynb #f8311475
+# %% ../nbs/11_exercises.ipynb #16bcee87
 def write_exercises(out_dir, # the folder to write the exercise notebooks into
                     nbs=None, # the course's nbs/ folder (default: found from the working directory)
                     nbgrader:bool=False, # write nbgrader source notebooks (solutions marked) instead of stubs
@@ -264,7 +275,7 @@ def exercises_main(argv=None):
     n = sum(map(len, made.values()))
     print(f"{len(made)} notebooks, {n} exercises {'marked for nbgrader' if a.nbgrader else 'to implement'} in {a.out_dir}")
 
-# %% ../nbs/11_exercises.ipynb #4c1d5e45
+# %% ../nbs/11_exercises.ipynb #5456d401
 def _asset(name:str)->str: return (_package_dir() / 'assets' / name).read_text(encoding='utf-8')
 
 def _library_doc(name:str)->str:
@@ -295,7 +306,7 @@ def _package_spec()->tuple:
     if not m: return 'vae_nbdev', 'the vae_nbdev course'
     return f'vae_nbdev @ git+{url}', f'https://{m.group(1)}.github.io/{m.group(2)}'
 
-# %% ../nbs/11_exercises.ipynb #71a0a35b
+# %% ../nbs/11_exercises.ipynb #da9eabbb
 def assignment_files(solution:bool=False, # fill in the reference implementation (the teacher's copy)
                     )->dict: # relative path -> file text
     "The files of the assignment repository: the skeleton (or solution), local tests, README and the grading workflow."
@@ -329,7 +340,7 @@ def assignment_main(argv=None):
     except OSError as e: raise SystemExit(f"vae_nbdev_assignment: {e}") from None
     for rel in written: print(Path(a.out_dir) / rel)
 
-# %% ../nbs/11_exercises.ipynb #127ce062
+# %% ../nbs/11_exercises.ipynb #9492b899
 class GradeItem(NamedTuple):
     "One hidden test of the grader."
     name: str # the item's name in the table
@@ -353,7 +364,7 @@ GRADE_ITEMS = [
     GradeItem('build_model', 1, "a VAE with the config's sizes, recon_loss and beta"),
 ]
 
-# %% ../nbs/11_exercises.ipynb #494efa8d
+# %% ../nbs/11_exercises.ipynb #93141f77
 class _Fail(Exception): "A hidden test failed; the message is the diagnosis."
 
 def _t(out, like, what:str, shape=None):
@@ -379,7 +390,7 @@ def _match(vals:list, variants:dict, refs:list, default:str):
 
 _B, _D, _H, _L = 6, 12, 16, 3
 
-# %% ../nbs/11_exercises.ipynb #1817ad27
+# %% ../nbs/11_exercises.ipynb #bcf734f2
 def _model(m, **kw):
     import torch
     torch.manual_seed(0)
@@ -470,7 +481,7 @@ def _item_forward(m):
     if _close(logits, model.decode(mu).detach()): raise _Fail("forward decodes mu instead of the sample z: the Monte Carlo estimate of E_q[log p(x|z)] needs z ~ q(z|x)")
     raise _Fail("forward's logits are not decode(z) of the returned z")
 
-# %% ../nbs/11_exercises.ipynb #14ac79f0
+# %% ../nbs/11_exercises.ipynb #1da2362d
 def _ref_kl(mu, lv):
     import torch
     from torch.distributions import Normal, kl_divergence
@@ -533,7 +544,7 @@ def _item_reconstruction_loss_bce(m): _check_recon(m, 'reconstruction_loss_bce',
 def _item_reconstruction_loss_mse(m): _check_recon(m, 'reconstruction_loss_mse', _ref_sq, 'squared error between sigmoid(logits) and x')
 def _item_reconstruction_loss_l1(m): _check_recon(m, 'reconstruction_loss_l1', _ref_abs, 'absolute error between sigmoid(logits) and x')
 
-# %% ../nbs/11_exercises.ipynb #435d1f20
+# %% ../nbs/11_exercises.ipynb #89c64f61
 def _try(f, *args):
     try: return f(*args).detach()
     except Exception: return None
@@ -607,7 +618,7 @@ def _item_build_model(m):
     wrong = [f"{k} (the model has {got[k]!r}, the config {v!r})" for k, v in want.items() if got[k] != v]
     if wrong: raise _Fail("build_model ignores cfg." + "; cfg.".join(wrong))
 
-# %% ../nbs/11_exercises.ipynb #4c9b24ad
+# %% ../nbs/11_exercises.ipynb #20e92b70
 def _load_student(path:str):
     "Import a learner's vae.py as a module (no bytecode written next to it)."
     import importlib.util
@@ -667,7 +678,7 @@ def _grade_worker(argv=None):
         except KeyboardInterrupt: raise
         except BaseException as e: emit(key=key, passed=False, diagnosis=_short(e))
 
-# %% ../nbs/11_exercises.ipynb #ff072b1e
+# %% ../nbs/11_exercises.ipynb #75ea48f5
 def _student_file(path)->Path:
     p = Path(path)
     f = p / 'student' / 'vae.py' if p.is_dir() else p
@@ -691,7 +702,7 @@ def grade_many(paths:list, # assignment repositories or vae.py files
             died = ''
             try:
                 p = subprocess.run([sys.executable, '-c', code, os.pathsep.join(students), str(res), str(timeout), *todo], cwd=tmp,
-                                   env=env, capture_output=True, text=True, timeout=timeout * (len(todo) + 2 * len(students)) + 60)
+                                   env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout * (len(todo) + 2 * len(students)) + 60)
                 if p.returncode:
                     err = p.stderr.strip().splitlines()
                     died = f"the test process died (exit code {p.returncode})" + (f": {err[-1][:200]}" if err else '')
@@ -713,13 +724,18 @@ def grade(path='.', # an assignment repository, or a learner's vae.py
     "Run the hidden tests against a learner's `student/vae.py` in a subprocess; each item passed or not, with a diagnosis."
     return grade_many([path], timeout)[0]
 
-# %% ../nbs/11_exercises.ipynb #834d4970
-def grade_report(result:dict)->str:
+# %% ../nbs/11_exercises.ipynb #adbb0464
+def grade_report(result:dict, # what `grade` returns
+                 width:int=64, # the diagnosis column wraps at this many characters
+                )->str: # the table; its last line is `score: N/M`
     "The grader's table: item, points, pass/FAIL and the diagnosis; the last line is `score: N/M`."
+    import textwrap
     w = max(len(i['item']) for i in result['items'])
     rows = [f"{'item':{w}}  points  result  diagnosis"]
     for i in result['items']:
-        rows.append(f"{i['item']:{w}}  {i['points']:>2}/{i['max_points']:<3}  {'pass' if i['passed'] else 'FAIL':6}  {i['diagnosis']}".rstrip())
+        diag = textwrap.wrap(i['diagnosis'], width) or ['']
+        rows.append(f"{i['item']:{w}}  {i['points']:>2}/{i['max_points']:<3}  {'pass' if i['passed'] else 'FAIL':6}  {diag[0]}".rstrip())
+        rows += [' ' * (w + 18) + d for d in diag[1:]]
     return '\n'.join(rows + [f"score: {result['score']}/{result['total']}"])
 
 def grade_main(argv=None):
@@ -734,7 +750,7 @@ def grade_main(argv=None):
     print(json.dumps(res, indent=1) if a.json else grade_report(res))
     if res['score'] < res['total']: raise SystemExit(1)
 
-# %% ../nbs/11_exercises.ipynb #a24c3bab
+# %% ../nbs/11_exercises.ipynb #8ed8855e
 class Mutation(NamedTuple):
     "A classic mistake, as an edit of the reference `student/vae.py`, and what the grader must say about it."
     old: str # text of the reference solution
