@@ -8,18 +8,18 @@ __all__ = ['EXERCISES', 'GRADE_ITEMS', 'MUTATIONS', 'exercise_message', 'exercis
            'exercises_main', 'assignment_files', 'write_assignment', 'assignment_main', 'GradeItem', 'grade_many',
            'grade', 'grade_report', 'grade_main', 'Mutation', 'mutate']
 
-# %% ../nbs/11_exercises.ipynb #94761b87
+# %% ../nbs/11_exercises.ipynb #dd765090
 import ast, json, re, sys, os, argparse, subprocess, tempfile
 import importlib.util
 from pathlib import Path
 from typing import NamedTuple
 
-# %% ../nbs/11_exercises.ipynb #6cb19c93
+# %% ../nbs/11_exercises.ipynb #3001c12f
 def _package_dir()->Path:
     "The folder of the installed vae_nbdev package (found without importing it)."
     return Path(importlib.util.find_spec('vae_nbdev').origin).parent
 
-# %% ../nbs/11_exercises.ipynb #1a6047f7
+# %% ../nbs/11_exercises.ipynb #b50e5529
 EXERCISES = {
     # 00_elbo: the linear-Gaussian model x = W z + b + noise, z ~ N(0, I), noise ~ N(0, sigma^2 I)
     'log_prior': ("log p(z) = -(L log 2 pi + |z|^2) / 2", "the standard normal density, summed over the L coordinates"),
@@ -70,7 +70,7 @@ def exercise_message(name:str)->str:
     eq, hint = EXERCISES.get(name, ("the formula derived above", "the asserts below this cell are your tests"))
     return f"{name}: implement {eq} — {hint}"
 
-# %% ../nbs/11_exercises.ipynb #4a7aaae9
+# %% ../nbs/11_exercises.ipynb #b7d1e4a2
 _DIRECTIVE = re.compile(r'^\s*#\s*\|\s*exercise\b(.*)$')
 
 def exercise_directive(src:str # the source of a notebook cell
@@ -95,7 +95,7 @@ def _is_check(stmt)->bool:
     name = f.id if isinstance(f, ast.Name) else getattr(f, 'attr', '')
     return name.startswith('_check') or name == '_flatten'
 
-# %% ../nbs/11_exercises.ipynb #f183f1b9
+# %% ../nbs/11_exercises.ipynb #061141c9
 class Region(NamedTuple):
     "The solution lines of one exercise function in a cell's source."
     name: str # the function's name
@@ -120,7 +120,7 @@ def exercise_regions(src:str, # a cell's source
     if missing: raise ValueError(f"`#| exercise {' '.join(names)}`: the cell defines no function {sorted(missing)}.")
     return found
 
-# %% ../nbs/11_exercises.ipynb #2d5d62fe
+# %% ../nbs/11_exercises.ipynb #e6e7e3fc
 def _replace_regions(src:str, regions:list, replace)->str:
     lines = src.splitlines(keepends=True)
     for r in sorted(regions, key=lambda r: -r.start):
@@ -149,7 +149,7 @@ def mark_source(src:str, names:list=None)->str:
     mark = lambda r, old: [f'{r.indent}### BEGIN SOLUTION\n', *old, f'{r.indent}### END SOLUTION\n']
     return _replace_regions(src, exercise_regions(src, names), mark).rstrip('\n')
 
-# %% ../nbs/11_exercises.ipynb #f8a61d44
+# %% ../nbs/11_exercises.ipynb #63f8dbd9
 def _src(cell)->str: return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
 def _set_src(cell, s:str): cell['source'] = s.splitlines(keepends=True)
 
@@ -182,7 +182,7 @@ def exercise_notebook(nb:dict, # a course notebook, as read with `json.load`
     nb['cells'] = cells
     return nb, names
 
-# %% ../nbs/11_exercises.ipynb #a71aa7d5
+# %% ../nbs/11_exercises.ipynb #fbc79194
 def solutions(nb:dict)->dict:
     "The solution lines of every exercise function of course notebook `nb`, by name."
     out = {}
@@ -220,7 +220,7 @@ def restore_solutions(ex_nb:dict, # an exercise notebook
     nb['cells'] = [c for c in nb['cells'] if not (c['cell_type'] == 'markdown' and _src(c).startswith('> **Exercise edition.**'))]
     return nb
 
-# %% ../nbs/11_exercises.ipynb #ac4aee8d
+# %% ../nbs/11_exercises.ipynb #5be37b54
 def _find_course_nbs(nbs=None)->Path:
     "The folder of the course notebooks: `nbs`, else the one of the nbdev project around the working directory."
     if nbs is not None:
@@ -245,7 +245,7 @@ def _check_out_dir(out:Path, force:bool):
 
 def _write_nb(nb:dict, path:Path): path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
 
-# %% ../nbs/11_exercises.ipynb #16bcee87
+# %% ../nbs/11_exercises.ipynb #372d1a04
 def write_exercises(out_dir, # the folder to write the exercise notebooks into
                     nbs=None, # the course's nbs/ folder (default: found from the working directory)
                     nbgrader:bool=False, # write nbgrader source notebooks (solutions marked) instead of stubs
@@ -275,7 +275,7 @@ def exercises_main(argv=None):
     n = sum(map(len, made.values()))
     print(f"{len(made)} notebooks, {n} exercises {'marked for nbgrader' if a.nbgrader else 'to implement'} in {a.out_dir}")
 
-# %% ../nbs/11_exercises.ipynb #5456d401
+# %% ../nbs/11_exercises.ipynb #54b5a9e9
 def _asset(name:str)->str: return (_package_dir() / 'assets' / name).read_text(encoding='utf-8')
 
 def _library_doc(name:str)->str:
@@ -306,7 +306,7 @@ def _package_spec()->tuple:
     if not m: return 'vae_nbdev', 'the vae_nbdev course'
     return f'vae_nbdev @ git+{url}', f'https://{m.group(1)}.github.io/{m.group(2)}'
 
-# %% ../nbs/11_exercises.ipynb #da9eabbb
+# %% ../nbs/11_exercises.ipynb #d8e83107
 def assignment_files(solution:bool=False, # fill in the reference implementation (the teacher's copy)
                     )->dict: # relative path -> file text
     "The files of the assignment repository: the skeleton (or solution), local tests, README and the grading workflow."
@@ -340,7 +340,7 @@ def assignment_main(argv=None):
     except OSError as e: raise SystemExit(f"vae_nbdev_assignment: {e}") from None
     for rel in written: print(Path(a.out_dir) / rel)
 
-# %% ../nbs/11_exercises.ipynb #9492b899
+# %% ../nbs/11_exercises.ipynb #590a96f7
 class GradeItem(NamedTuple):
     "One hidden test of the grader."
     name: str # the item's name in the table
@@ -364,7 +364,7 @@ GRADE_ITEMS = [
     GradeItem('build_model', 1, "a VAE with the config's sizes, recon_loss and beta"),
 ]
 
-# %% ../nbs/11_exercises.ipynb #93141f77
+# %% ../nbs/11_exercises.ipynb #8ee76bcd
 class _Fail(Exception): "A hidden test failed; the message is the diagnosis."
 
 def _t(out, like, what:str, shape=None):
@@ -390,7 +390,7 @@ def _match(vals:list, variants:dict, refs:list, default:str):
 
 _B, _D, _H, _L = 6, 12, 16, 3
 
-# %% ../nbs/11_exercises.ipynb #bcf734f2
+# %% ../nbs/11_exercises.ipynb #bc6a2d5b
 def _model(m, **kw):
     import torch
     torch.manual_seed(0)
@@ -481,7 +481,7 @@ def _item_forward(m):
     if _close(logits, model.decode(mu).detach()): raise _Fail("forward decodes mu instead of the sample z: the Monte Carlo estimate of E_q[log p(x|z)] needs z ~ q(z|x)")
     raise _Fail("forward's logits are not decode(z) of the returned z")
 
-# %% ../nbs/11_exercises.ipynb #1da2362d
+# %% ../nbs/11_exercises.ipynb #4682ff0a
 def _ref_kl(mu, lv):
     import torch
     from torch.distributions import Normal, kl_divergence
@@ -544,7 +544,7 @@ def _item_reconstruction_loss_bce(m): _check_recon(m, 'reconstruction_loss_bce',
 def _item_reconstruction_loss_mse(m): _check_recon(m, 'reconstruction_loss_mse', _ref_sq, 'squared error between sigmoid(logits) and x')
 def _item_reconstruction_loss_l1(m): _check_recon(m, 'reconstruction_loss_l1', _ref_abs, 'absolute error between sigmoid(logits) and x')
 
-# %% ../nbs/11_exercises.ipynb #89c64f61
+# %% ../nbs/11_exercises.ipynb #401ede8c
 def _try(f, *args):
     try: return f(*args).detach()
     except Exception: return None
@@ -618,7 +618,7 @@ def _item_build_model(m):
     wrong = [f"{k} (the model has {got[k]!r}, the config {v!r})" for k, v in want.items() if got[k] != v]
     if wrong: raise _Fail("build_model ignores cfg." + "; cfg.".join(wrong))
 
-# %% ../nbs/11_exercises.ipynb #20e92b70
+# %% ../nbs/11_exercises.ipynb #82f792ca
 def _load_student(path:str):
     "Import a learner's vae.py as a module (no bytecode written next to it)."
     import importlib.util
@@ -678,7 +678,7 @@ def _grade_worker(argv=None):
         except KeyboardInterrupt: raise
         except BaseException as e: emit(key=key, passed=False, diagnosis=_short(e))
 
-# %% ../nbs/11_exercises.ipynb #75ea48f5
+# %% ../nbs/11_exercises.ipynb #88d31d65
 def _student_file(path)->Path:
     p = Path(path)
     f = p / 'student' / 'vae.py' if p.is_dir() else p
@@ -724,7 +724,7 @@ def grade(path='.', # an assignment repository, or a learner's vae.py
     "Run the hidden tests against a learner's `student/vae.py` in a subprocess; each item passed or not, with a diagnosis."
     return grade_many([path], timeout)[0]
 
-# %% ../nbs/11_exercises.ipynb #adbb0464
+# %% ../nbs/11_exercises.ipynb #ed9cbc35
 def grade_report(result:dict, # what `grade` returns
                  width:int=64, # the diagnosis column wraps at this many characters
                 )->str: # the table; its last line is `score: N/M`
@@ -750,7 +750,7 @@ def grade_main(argv=None):
     print(json.dumps(res, indent=1) if a.json else grade_report(res))
     if res['score'] < res['total']: raise SystemExit(1)
 
-# %% ../nbs/11_exercises.ipynb #8ed8855e
+# %% ../nbs/11_exercises.ipynb #659f386d
 class Mutation(NamedTuple):
     "A classic mistake, as an edit of the reference `student/vae.py`, and what the grader must say about it."
     old: str # text of the reference solution
