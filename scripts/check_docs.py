@@ -3,6 +3,7 @@
     python scripts/check_docs.py docs                      # check the site
     python scripts/check_docs.py docs --log render.log     # ...and the captured nbdev_docs output
     python scripts/check_docs.py docs --strict             # the layout notes fail too
+    python scripts/check_docs.py                           # before rendering: only the notebook cells nbdev_docs would run
 
 Fails (exit 1) on:
 - a broken local link: a page, picture, script or stylesheet that is not there, or a `#fragment`
@@ -200,7 +201,7 @@ def check_log(log:Path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('site', type=Path, help='the rendered site (docs/)')
+    p.add_argument('site', type=Path, nargs='?', help='the rendered site (docs/); without it, only the notebooks are checked (--nbs)')
     p.add_argument('--log', type=Path, help='captured output of nbdev_docs: any warning or error fails')
     p.add_argument('--strict', action='store_true', help='layout notes (wide equations, wide code, signatures) fail too')
     p.add_argument('--site-url', default=site_url(), help="links starting with it are checked as local (default: settings.ini's)")
@@ -208,6 +209,11 @@ def main(argv=None):
     p.add_argument('--nbs', type=Path, default=HERE.parent / 'nbs', help='notebooks to check for cells the docs build would execute')
     p.add_argument('--json', type=Path, help='also write every finding to this JSON file')
     a = p.parse_args(argv)
+    if a.site is None:  # before rendering: only the cells nbdev_docs would execute
+        problems = exec_cells(a.nbs)
+        for nb, msg in problems: print(f'FAIL docs-exec   {nb}: {msg}')
+        print(f'check_docs: notebooks in {a.nbs}: {len(problems)} cell(s) the docs build would execute')
+        return 1 if problems else 0
     site = a.site.resolve()
     if not (site / 'index.html').exists(): sys.exit(f'check_docs: {a.site} has no index.html: render it first with nbdev_docs')
     soups = {pg: _soup(pg) for pg in pages(site)}
