@@ -18,7 +18,7 @@ Fails (exit 1) on:
   and warns; imports belong in cells of their own.
 
 Reports, and fails only with `--strict`, what makes a page hard to read without breaking it: a display
-equation wider than the text column, code-cell lines that scroll sideways, raw Markdown links in
+equation wider than the text column, code lines that scroll sideways, raw Markdown links in
 signatures, stripped type annotations (`:Union=`, `:NoneType=`) and `(*args, **kwargs)` signatures.
 """
 import argparse
@@ -182,14 +182,18 @@ def signature_notes(entries):
 
 
 def wide_code(soups:dict):
-    "Lines of code cells longer than CODE_CHARS: they scroll sideways (outputs, signatures and prose blocks wrap: styles.css)."
+    "Code lines longer than CODE_CHARS: they scroll sideways (outputs and signatures wrap instead: styles.css)."
+    def wraps(pre):
+        div = pre.parent
+        prev = div.find_previous_sibling() if div.name == 'div' else None
+        return pre.find_parent(class_=re.compile(r'^cell-output')) is not None or (prev is not None and re.fullmatch(r'h[2-4]', prev.name or ''))
     notes = []
     for page, soup in soups.items():
-        lines = [(len(l), l) for pre in soup.select('div.cell-code > pre') for l in pre.get_text().splitlines()]
+        lines = [(len(l), l) for pre in soup.find_all('pre') if not wraps(pre) for l in pre.get_text().splitlines()]
         wide = sorted((n, l) for n, l in lines if n > CODE_CHARS)
         if wide:
             n, l = wide[-1]
-            notes.append((page, f'{len(wide)} code-cell lines longer than {CODE_CHARS} characters; longest {n}: {l[:70]}...'))
+            notes.append((page, f'{len(wide)} code lines longer than {CODE_CHARS} characters; longest {n}: {l[:70]}...'))
     return notes
 
 
