@@ -313,7 +313,7 @@ def _merge_history(old:list, new:list)->list:
     return [h for h in old if h.get('epoch', math.inf) < first] + list(new)
 
 # %% ../nbs/10_cli.ipynb #ea6ac8f2
-def run_training(args:argparse.Namespace, # parsed by `train_parser`
+def run_training(args:argparse.Namespace, # parsed by train_parser
                 )->dict: # out, config, run settings, history, seconds, files, interrupted; or out, done, nothing_to_do
     "Check everything, then train as `args` say and write checkpoint, history, config and figures to `args.out`."
     from vae_nbdev.config import build_model
@@ -539,8 +539,8 @@ def trained_data(checkpoint, # path of a checkpoint.pt
     return found, where
 
 # %% ../nbs/10_cli.ipynb #f9d485cb
-def run_evaluation(args:argparse.Namespace, # parsed by `eval_parser`
-                  )->dict: # the `evaluate_model` report plus checkpoint, dataset, binarize, data_source
+def run_evaluation(args:argparse.Namespace, # parsed by eval_parser
+                  )->dict: # the evaluate_model report plus checkpoint, dataset, binarize, data_source
     "Load the checkpoint, pick the data it was trained on (unless the flags say otherwise), evaluate on the test split."
     from vae_nbdev.train import load_model
     from vae_nbdev.evaluate import evaluate_model

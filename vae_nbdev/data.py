@@ -54,7 +54,7 @@ DEFAULT_DATA_ROOT = '~/.cache/vae_nbdev'
 
 # %% ../nbs/05_data.ipynb #b546a75a
 def data_root(root:str|Path=None, # an explicit folder; wins over everything else
-             )->Path: # the folder torchvision reads, `~` expanded
+             )->Path: # the folder torchvision reads, ~ expanded
     "The torchvision root: `root` if given, else `$VAE_NBDEV_DATA`, else `~/.cache/vae_nbdev`."
     return Path(root or os.environ.get(DATA_ENV_VAR) or DEFAULT_DATA_ROOT).expanduser()
 
@@ -219,7 +219,7 @@ def load_dataset(name:str='sample', # "sample" (shipped MNIST subset), "mnist" o
 
 # %% ../nbs/05_data.ipynb #a26a5ed4
 def bce_floor(x:Tensor, # targets in [0,1], shape (B, D)
-             )->Tensor: # 0-dim: the smallest BCE any decoder can reach on `x`
+             )->Tensor: # 0-dim: the smallest BCE any decoder can reach on x
     "Sum over features of the binary entropy H(x_d), mean over the batch: the least BCE on `x`."
     x = torch.as_tensor(x).reshape(len(x), -1)
     return (torch.special.entr(x) + torch.special.entr(1 - x)).sum(1).mean()
@@ -254,7 +254,7 @@ def _bernoulli(p, generator=None):
 def binarize(x:Tensor, # pixel intensities in [0,1], any shape
              mode:str, # "none", "static", "threshold" or "dynamic"
              seed:int=0, # seed of the one fixed draw for "static" (unused by the other modes)
-            )->Tensor: # a tensor like `x`, with values in {0,1} unless mode is "none"
+            )->Tensor: # a tensor like x, with values in {0,1} unless mode is "none"
     "Binarize `x`: a fixed Bernoulli draw (static), x > 0.5 (threshold), a fresh draw (dynamic), or not."
     mode = _check_choice('mode', mode, BINARIZE_MODES)
     if mode == 'none': return x
@@ -280,7 +280,7 @@ class Batches:
                  shuffle:bool=True, # a new random order each epoch (else the stored order)
                  dynamic:bool=False, # a fresh Bernoulli draw of each batch (dynamic binarization); x in [0,1]
                  seed:int=0, # seeds the order and the draws of every epoch
-                 drop_last:bool=False, # drop the last batch if it is smaller than `bs`
+                 drop_last:bool=False, # drop the last batch if it is smaller than bs
                 ):
         x = torch.as_tensor(x)
         if x.ndim == 0 or len(x) == 0:

@@ -38,7 +38,7 @@ def _cholesky(name, cov):
 # %% ../nbs/00_elbo.ipynb #bacfc225
 def mvn_log_prob(
     x:Tensor, # (..., n) points at which to evaluate the density
-    mean:Tensor, # (..., n) mean, broadcastable with `x`
+    mean:Tensor, # (..., n) mean, broadcastable with x
     cov:Tensor, # (..., n, n) positive-definite covariance, broadcastable too
 )->Tensor: # (...) the log-density at each point
     "Log-density of a multivariate normal, through the Cholesky factor of `cov`."
@@ -103,7 +103,7 @@ def log_prior(self:LinearGaussian,
 @patch
 def log_likelihood(self:LinearGaussian,
                    x:Tensor, # (..., D) observations
-                   z:Tensor, # (..., L) codes, broadcastable with `x`
+                   z:Tensor, # (..., L) codes, broadcastable with x
                   )->Tensor: # (...) log N(x; W z + b, sigma^2 I)
     "Log-density of the observation model p(x | z)."
     x = _check_last('x', x, self.D, 'one observation per row', self.W.dtype)
@@ -116,7 +116,7 @@ def log_likelihood(self:LinearGaussian,
 @patch
 def log_joint(self:LinearGaussian,
               x:Tensor, # (..., D) observations
-              z:Tensor, # (..., L) codes, broadcastable with `x`
+              z:Tensor, # (..., L) codes, broadcastable with x
              )->Tensor: # (...) log p(x, z)
     "Log of the joint density p(x, z) = p(x | z) p(z)."
     return self.log_likelihood(x, z) + self.log_prior(z)

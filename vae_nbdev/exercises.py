@@ -74,7 +74,7 @@ def exercise_message(name:str)->str:
 _DIRECTIVE = re.compile(r'^\s*#\s*\|\s*exercise\b(.*)$')
 
 def exercise_directive(src:str # the source of a notebook cell
-                      ): # None, or the function names given after `#| exercise` ([] = every function)
+                      ): # None, or the function names given after #| exercise ([] = every function)
     "The names listed by a leading `#| exercise` directive of a cell, or None if the cell has none."
     for line in src.splitlines():
         if not line.strip(): continue
@@ -105,7 +105,7 @@ class Region(NamedTuple):
 
 def exercise_regions(src:str, # a cell's source
                      names:list=None, # functions to consider (None or []: every top-level function)
-                    )->list: # a `Region` per exercise function, in order
+                    )->list: # a Region per exercise function, in order
     "Where the solution of each exercise function in `src` lies: its body after the docstring and leading checks."
     tree, found = ast.parse(src), []
     for node in tree.body:
@@ -138,7 +138,7 @@ def _stub_line(r:Region)->str:
 
 def stub_source(src:str, # a cell's source
                 names:list=None, # functions to stub (None or []: every top-level function)
-               )->str: # the source with each solution replaced by `raise NotImplementedError(...)`
+               )->str: # the source with each solution replaced by raise NotImplementedError(...)
     "The learner's version of an exercise cell."
     if not src.endswith('\n'): src += '\n'
     return _replace_regions(src, exercise_regions(src, names), lambda r, old: [_stub_line(r)]).rstrip('\n')
@@ -155,7 +155,7 @@ def _set_src(cell, s:str): cell['source'] = s.splitlines(keepends=True)
 
 def _is_export_call(cell)->bool: return cell['cell_type'] == 'code' and 'nbdev_export' + '(' in _src(cell)  # split: nbdev_test skips cells containing the call
 
-def exercise_notebook(nb:dict, # a course notebook, as read with `json.load`
+def exercise_notebook(nb:dict, # a course notebook, as read with json.load
                       nbgrader:bool=False, # True: mark the solutions for nbgrader instead of replacing them
                      )->tuple: # (the exercise notebook, the names of its exercises)
     "The exercise edition of notebook `nb`: each exercise function's solution becomes a stub (or is marked)."
@@ -198,7 +198,7 @@ _STUB = re.compile(r'^(\s*)raise NotImplementedError\("([A-Za-z_]\w*): implement
 
 def restore_solutions(ex_nb:dict, # an exercise notebook
                       course_nb:dict, # the course notebook it was made from
-                     )->dict: # `ex_nb` with every stub replaced by its solution
+                     )->dict: # ex_nb with every stub replaced by its solution
     "Paste the course's solutions back into an exercise notebook, as a learner who solved everything would."
     sols, nb = solutions(course_nb), json.loads(json.dumps(ex_nb))
     for cell in nb['cells']:
@@ -687,7 +687,7 @@ def _student_file(path)->Path:
 
 def grade_many(paths:list, # assignment repositories or vae.py files
                timeout:float=20.0, # seconds allowed per item (and per import)
-              )->list: # one result per path, as `grade` returns it
+              )->list: # one result per path, as grade returns it
     "Grade several learners' files in one test process (the import of torch is paid once)."
     students = [str(_student_file(p).resolve()) for p in paths]
     todo, got = [f'{si}:{i.name}' for si in range(len(students)) for i in GRADE_ITEMS], {}
@@ -725,9 +725,9 @@ def grade(path='.', # an assignment repository, or a learner's vae.py
     return grade_many([path], timeout)[0]
 
 # %% ../nbs/11_exercises.ipynb #ed9cbc35
-def grade_report(result:dict, # what `grade` returns
+def grade_report(result:dict, # what grade returns
                  width:int=64, # the diagnosis column wraps at this many characters
-                )->str: # the table; its last line is `score: N/M`
+                )->str: # the table; its last line is score: N/M
     "The grader's table: item, points, pass/FAIL and the diagnosis; the last line is `score: N/M`."
     import textwrap
     w = max(len(i['item']) for i in result['items'])
@@ -788,7 +788,7 @@ MUTATIONS = {
 }
 
 def mutate(src:str, # the text of a reference student/vae.py
-           name:str, # a key of `MUTATIONS`
+           name:str, # a key of MUTATIONS
           )->str:
     "The reference solution with one classic mistake made."
     m = MUTATIONS[name]

@@ -131,7 +131,7 @@ def _elbo_kwargs(model:nn.Module, free_bits:float=0.0)->dict:
 
 @torch.no_grad()
 def evaluate_elbo(model:VAE, # the model to evaluate (its mode is restored afterwards)
-                  batches, # an iterable of (B, D) batches, e.g. `get_data(...).test`
+                  batches, # an iterable of (B, D) batches, e.g. get_data(...).test
                   seed:int=0, # seed of the evaluation noise
                  )->dict: # {'loss', 'recon', 'kl'}: negative ELBO (beta=1) and its terms, nats per example
     "Negative ELBO with beta=1, and its two terms, averaged over every example of `batches`."
@@ -232,7 +232,7 @@ class CheckpointError(RuntimeError):
         super().__init__(msg); self.path = path
 
 # %% ../nbs/06_train.ipynb #5821a64f
-def load_checkpoint(path:Path, # a file written by `save_checkpoint` or by `fit` (a str is fine)
+def load_checkpoint(path:Path, # a file written by save_checkpoint or by fit (a str is fine)
                     map_location='cpu', # where to put the tensors (see `torch.load`)
                    )->dict: # keys: model, optimizer, scheduler, config, epoch, step, history, rng, data, ...
     "Read a checkpoint, with a clear error for a missing, truncated, corrupt or foreign file."
@@ -267,10 +267,10 @@ def load_model(path:Path, # a checkpoint file (a str is fine)
 class ConfigMismatchError(ValueError):
     "A setting given to `fit` contradicts the run's source of settings: the config, the checkpoint, or the model."
     def __init__(self, msg:str, # the explanation, naming the setting and both values
-                 setting:str, # the `VAEConfig` field concerned, e.g. "lr" or "batch_size"
-                 value, # the value `fit` was given (or found on the model or the data)
+                 setting:str, # the VAEConfig field concerned, e.g. "lr" or "batch_size"
+                 value, # the value fit was given (or found on the model or the data)
                  expected, # the value of the source
-                 source:str, # where `expected` comes from: "cfg", "checkpoint" or "model"
+                 source:str, # where expected comes from: "cfg", "checkpoint" or "model"
                 ):
         super().__init__(msg)
         self.setting, self.value, self.expected, self.source = setting, value, expected, source
@@ -529,8 +529,8 @@ def _evaluate_checked(model, test, epoch:int, step:int, saver:_Checkpoints)->dic
                              f"non-finite outputs on the test data; lower lr or set grad_clip. {saver.status()}", epoch, step, 'test')
 
 # %% ../nbs/06_train.ipynb #625e1322
-def fit(model:VAE, # the model to train (moved to `device`, trained in place)
-        data, # `get_data`'s DataBundle, or a (train, test) pair of batch iterables
+def fit(model:VAE, # the model to train (moved to device, trained in place)
+        data, # get_data's DataBundle, or a (train, test) pair of batch iterables
         epochs:int=None, # total epochs of the run; None: from the config
         *,
         cfg=None, # a VAEConfig or dict: the run's settings; None: the defaults
@@ -542,10 +542,10 @@ def fit(model:VAE, # the model to train (moved to `device`, trained in place)
         free_bits:float=None, # KL floor, nats per latent dimension; None: from the config
         seed:int=None, # seed of Python, NumPy and PyTorch; None: from the config
         checkpoint:Path=None, # write a checkpoint here after every epoch (a str is fine)
-        resume:bool=False, # continue the run saved in `checkpoint`
-        device:str=None, # see `get_device`; None: CUDA, then MPS, then CPU
+        resume:bool=False, # continue the run saved in checkpoint
+        device:str=None, # see get_device; None: CUDA, then MPS, then CPU
         quiet:bool=False, # print nothing: no progress, no table, no messages
-        compile:bool=False, # `torch.compile` the forward pass and the loss
+        compile:bool=False, # torch.compile the forward pass and the loss
         fused:bool=None, # fused Adam: None uses it where the device supports it
         objective:Callable=None, # (model, x, beta=...) -> loss; None: the β-weighted -ELBO
        )->list: # one dict per epoch (see the table below)
