@@ -7,7 +7,7 @@ __all__ = ['add_config_arguments', 'read_settings', 'resolve_settings', 'run_tra
            'eval_parser', 'trained_data', 'run_evaluation', 'eval_main']
 
 # %% ../nbs/10_cli.ipynb #ed315788
-import argparse, dataclasses, errno, json, math, os, re, shutil, sys, time, typing
+import argparse, dataclasses, errno, json, math, os, re, shutil, sys, time, types, typing
 from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
@@ -26,7 +26,7 @@ def _flag_name(field:str, # a config field name such as "latent_dim"
 def _optional_inner(tp):
     "X if the annotation `tp` is Optional[X], else None."
     args = typing.get_args(tp)
-    if typing.get_origin(tp) is typing.Union and len(args) == 2 and type(None) in args:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
         return next(a for a in args if a is not type(None))
     return None
 

@@ -72,7 +72,7 @@ class VAEConfig:
     batch_size:int=128 # examples per optimizer step
     epochs:int=10 # passes over the training set
     seed:int=0 # seed for the initial weights, shuffling and sampling
-    grad_clip:Optional[float]=None # max gradient norm, or None for no clipping
+    grad_clip:float|None=None # max gradient norm, or None for no clipping
 
     def __post_init__(self): _check_config(self)
 

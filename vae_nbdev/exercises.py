@@ -247,7 +247,7 @@ def _write_nb(nb:dict, path:Path): path.write_text(json.dumps(nb, indent=1, ensu
 
 # %% ../nbs/11_exercises.ipynb #372d1a04
 def write_exercises(out_dir, # the folder to write the exercise notebooks into
-                    nbs=None, # the course's nbs/ folder (default: found from the working directory)
+                    nbs:Path=None, # the course's nbs/ folder (default: found from the working directory)
                     nbgrader:bool=False, # write nbgrader source notebooks (solutions marked) instead of stubs
                     force:bool=False, # write into a non-empty folder
                    )->dict: # notebook name -> its exercises
@@ -260,7 +260,7 @@ def write_exercises(out_dir, # the folder to write the exercise notebooks into
     for name, (nb, _) in made.items(): _write_nb(nb, out / name)
     return {name: names for name, (_, names) in made.items()}
 
-def exercises_main(argv=None):
+def exercises_main(argv:list=None):
     "Console script `vae_nbdev_exercises OUT_DIR`: the learner's notebooks, every exercise a stub."
     p = argparse.ArgumentParser(prog='vae_nbdev_exercises', description=exercises_main.__doc__.split(': ', 1)[1])
     p.add_argument('out_dir', help='a new (or empty) folder for the notebooks')
@@ -329,7 +329,7 @@ def write_assignment(out_dir, solution:bool=False, force:bool=False)->list:
         (out / rel).write_text(text, encoding='utf-8')
     return list(files)
 
-def assignment_main(argv=None):
+def assignment_main(argv:list=None):
     "Console script `vae_nbdev_assignment OUT_DIR [--solution]`: the repository of the guide's assignment."
     p = argparse.ArgumentParser(prog='vae_nbdev_assignment', description=assignment_main.__doc__.split(': ', 1)[1])
     p.add_argument('out_dir', help='a new (or empty) folder for the repository')
@@ -738,7 +738,7 @@ def grade_report(result:dict, # what grade returns
         rows += [' ' * (w + 18) + d for d in diag[1:]]
     return '\n'.join(rows + [f"score: {result['score']}/{result['total']}"])
 
-def grade_main(argv=None):
+def grade_main(argv:list=None):
     "Console script `vae_nbdev_grade [PATH]`: run the hidden tests on a learner's student/vae.py and print the score."
     p = argparse.ArgumentParser(prog='vae_nbdev_grade', description=grade_main.__doc__.split(': ', 1)[1])
     p.add_argument('path', nargs='?', default='.', help='an assignment repository or a vae.py file (default: the current folder)')

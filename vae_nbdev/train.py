@@ -204,12 +204,12 @@ def _data_state(batches)->dict:
 def save_checkpoint(path:Path, # file to write (a str is fine; its folder is created if needed)
                     model:nn.Module, # the model whose weights are saved
                     optimizer:torch.optim.Optimizer=None, # its optimizer (state saved for resuming)
-                    scheduler=None, # the learning-rate scheduler, if any
-                    cfg=None, # a VAEConfig or dict describing the run; None: read from the model's attributes
+                    scheduler:torch.optim.lr_scheduler.LRScheduler=None, # the learning-rate scheduler, if any
+                    cfg:VAEConfig|dict=None, # a VAEConfig or dict describing the run; None: read from the model's attributes
                     epoch:int=0, # epochs completed
                     step:int=0, # optimizer steps taken
                     history:list=None, # the per-epoch records so far
-                    data=None, # the training batches: their epoch counter, seed and source are saved
+                    data:object=None, # the training batches: their epoch counter, seed and source are saved
                    )->Path: # the path written
     "Atomically write a checkpoint holding weights, optimizer, scheduler, config, position, history and RNG states."
     path = Path(path)
@@ -533,7 +533,7 @@ def fit(model:VAE, # the model to train (moved to device, trained in place)
         data, # get_data's DataBundle, or a (train, test) pair of batch iterables
         epochs:int=None, # total epochs of the run; None: from the config
         *,
-        cfg=None, # a VAEConfig or dict: the run's settings; None: the defaults
+        cfg:VAEConfig|dict=None, # a VAEConfig or dict: the run's settings; None: the defaults
         lr:float=None, # Adam's (starting) learning rate; None: from the config
         lr_schedule:str=None, # "constant", or "cosine" down to lr/100; None: from the config
         warmup_steps:int=None, # steps of linear β warm-up (0: none); None: from the config
