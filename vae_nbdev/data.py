@@ -350,6 +350,13 @@ class DataBundle(NamedTuple):
     test: Batches  # test batches in stored order
     test_y: Tensor  # labels of the test set, (N,) int64
 
+def _data_bundle_fields(self,
+    train:Batches, # training batches, shuffled every epoch
+    test:Batches, # test batches in stored order
+    test_y:Tensor, # labels of the test set, (N,) int64
+): pass
+DataBundle.__init__ = _data_bundle_fields  # docs show the fields, not (*args, **kwargs)
+
 def get_data(dataset:str='sample', # "sample", "mnist" or "fashion", as for load_dataset
              root:str|Path=None, # torchvision root for "mnist"/"fashion"; default $VAE_NBDEV_DATA
              binarize:str='none', # "none", "static", "threshold" or "dynamic"

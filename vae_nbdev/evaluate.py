@@ -183,6 +183,12 @@ class ActiveUnits(NamedTuple):
     count: int # number of dimensions with variance above the threshold
     variances: Tensor # (L,) variance over the data of each posterior mean
 
+def _active_units_fields(self,
+    count:int, # number of dimensions with variance above the threshold
+    variances:Tensor, # (L,) variance over the data of each posterior mean
+): pass
+ActiveUnits.__init__ = _active_units_fields  # docs show the fields, not (*args, **kwargs)
+
 def active_units(model:VAE, # a VAE
                  x:Tensor, # data (N, D), or images (N, ...), N >= 2
                  threshold:float=0.01, # a unit is active when its variance exceeds this

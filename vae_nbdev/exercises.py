@@ -103,6 +103,14 @@ class Region(NamedTuple):
     end: int # one past its last line
     indent: str # the indentation of the function body
 
+def _region_fields(self,
+    name:str, # the function's name
+    start:int, # first line of the solution (0-based index into the cell's lines)
+    end:int, # one past its last line
+    indent:str, # the indentation of the function body
+): pass
+Region.__init__ = _region_fields  # docs show the fields, not (*args, **kwargs)
+
 def exercise_regions(src:str, # a cell's source
                      names:list=None, # functions to consider (None or []: every top-level function)
                     )->list: # a Region per exercise function, in order
@@ -346,6 +354,13 @@ class GradeItem(NamedTuple):
     name: str # the item's name in the table
     points: int # what passing it is worth
     checks: str # what it checks, in one line
+
+def _grade_item_fields(self,
+    name:str, # the item's name in the table
+    points:int, # what passing it is worth
+    checks:str, # what it checks, in one line
+): pass
+GradeItem.__init__ = _grade_item_fields  # docs show the fields, not (*args, **kwargs)
 
 GRADE_ITEMS = [
     GradeItem('encode', 2, "(mu, logvar) = the two heads on self.enc(x), shapes (B, L)"),
@@ -757,6 +772,14 @@ class Mutation(NamedTuple):
     new: str # the mistaken version
     breaks: tuple # the grade items it must fail
     says: str # words of the diagnosis
+
+def _mutation_fields(self,
+    old:str, # text of the reference solution
+    new:str, # the mistaken version
+    breaks:tuple, # the grade items it must fail
+    says:str, # words of the diagnosis
+): pass
+Mutation.__init__ = _mutation_fields  # docs show the fields, not (*args, **kwargs)
 
 MUTATIONS = {
     'sigmoid in decode': Mutation('return self.dec(z)', 'return torch.sigmoid(self.dec(z))', ('decode',), 'decode applies a sigmoid'),
