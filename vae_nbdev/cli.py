@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from fastcore.docments import docments
-from .config import VAEConfig
+from .config import VAEConfig, _field_names
 
 # %% ../nbs/10_cli.ipynb #291602ac
 def _flag_name(field:str, # a config field name such as "latent_dim"
@@ -108,7 +108,7 @@ _positive_int.__name__ = 'positive integer'
 _RUN_OPTIONS = {'dataset': 'sample', 'binarize': 'none', 'data_dir': None, 'iwae_k': None}  # stored beside the config fields
 _DATA_OPTIONS = ('dataset', 'binarize', 'data_dir')  # the run settings that say which data to load
 
-def _config_fields(): return [f.name for f in dataclasses.fields(VAEConfig)]
+_config_fields = _field_names  # the VAEConfig field names, in order
 
 _PYTHON_ARG = re.compile(r"\b([a-z_]+)=(None|True|False|'[^']*'|[^\s,;)]+)")
 
@@ -122,7 +122,7 @@ def _in_flags(msg:str)->str:
         if val == 'True': return flag
         if val == 'None': return f'no {flag}'
         return f'{flag} {val}'
-    msg = re.sub(r"fit\(\.\.\.[^)]*resume=True\)", "--resume", msg).replace("load_checkpoint(path)['config']", "the run's config.json")
+    msg = re.sub(r"fit\(\.\.\.[^)]*resume=True\)", "--resume", msg)
     msg = _PYTHON_ARG.sub(sub, msg)
     first = re.match(r'[a-z_]+\b', msg)   # "latent_dim must be ...": a message that starts with a setting's name
     if first and first.group(0) in names: msg = _flag_name(first.group(0)) + msg[first.end():]

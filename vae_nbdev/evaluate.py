@@ -21,12 +21,16 @@ from .losses import MSE_VARIANCE, LAPLACE_SCALE, fast_softplus, kl_terms
 def log_likelihood(logits:Tensor, # decoder logits, (..., D)
                    x:Tensor, # data, (..., D), broadcastable against logits (e.g. (B, D) with logits (k, B, D))
                    recon_loss:str='bce', # the likelihood: "bce"/"bernoulli", "mse"/"gaussian" or "l1"/"laplace"
+                   log_scale:Tensor=None, # a learned log σ (Gaussian) or log b (Laplace), (1,) or (D,); None: fixed
                   )->Tensor: # log p(x|z) summed over the last dimension, shape (...)
     "The full, normalised log-likelihood log p(x|z) per example, constants included."
     name = likelihood_name(recon_loss)
     if name == 'bce': return torch.einsum('...d,...d->...', logits, x) - fast_softplus(logits).sum(-1)
     D, s = logits.shape[-1], (MSE_VARIANCE if name == 'mse' else LAPLACE_SCALE)
     err = x - torch.sigmoid(logits)
+    if log_scale is not None:   # the same densities with the learned scale in place of the constant
+        if name == 'mse': return (-0.5 * err ** 2 * torch.exp(-2 * log_scale) - log_scale).sum(-1) - 0.5 * D * math.log(2 * math.pi)
+        return (-err.abs() * torch.exp(-log_scale) - log_scale).sum(-1) - D * math.log(2)
     if name == 'mse': return -(err ** 2).sum(-1) / (2 * s) - 0.5 * D * math.log(2 * math.pi * s)
     return -err.abs().sum(-1) / s - D * math.log(2 * s)
 
@@ -77,7 +81,7 @@ def log_importance_weights(model:VAE, # a VAE (any likelihood)
     z = mu + torch.exp(0.5 * logvar) * eps
     logits = model.decode(z.reshape(-1, mu.shape[-1])).view(k, x.shape[0], -1)
     log_prior_minus_q = 0.5 * (eps ** 2 - z ** 2 + logvar).sum(-1)
-    return log_likelihood(logits, x, model.recon_loss) + beta * log_prior_minus_q
+    return log_likelihood(logits, x, model.recon_loss, model.log_scale) + beta * log_prior_minus_q
 
 # %% ../nbs/07_evaluate.ipynb #47c47b18
 def _clock(seconds):
@@ -207,7 +211,7 @@ def active_units(model:VAE, # a VAE
 def _sample_log_likelihood(model, x, mu, logvar, generator=None):
     "log p(x|z) for one z ~ q(z|x) per example, (B,)."
     z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-    return log_likelihood(model.decode(z), x, model.recon_loss)
+    return log_likelihood(model.decode(z), x, model.recon_loss, model.log_scale)
 
 # %% ../nbs/07_evaluate.ipynb #464d60b5
 def evaluate_model(model:VAE, # a trained VAE

@@ -9,7 +9,6 @@ __all__ = ['get_device', 'set_seed', 'cosine_lr', 'evaluate_elbo', 'save_checkpo
 # %% ../nbs/06_train.ipynb #d684ff54
 import errno, glob, io, math, os, random, sys, tempfile, time
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
@@ -278,9 +277,6 @@ class ConfigMismatchError(ValueError):
 # %% ../nbs/06_train.ipynb #458fb086
 def _settings(model, cfg, train, saved:dict=None, path=None, **given)->VAEConfig:
     "The run's VAEConfig from one source (`cfg`, else the checkpoint `saved`, else the model + defaults); `given` may only repeat it."
-    names = {f.name for f in fields(VAEConfig)}
-    for k, v in given.items():
-        if v is not None and k not in names: raise ValueError(f"{k}={v!r} is not supported: VAEConfig has no field {k}.")
     src = 'cfg' if cfg is not None else 'checkpoint' if saved is not None else None
     where = {'cfg': 'cfg', 'checkpoint': f"the checkpoint '{path}'"}.get(src)
     d = VAEConfig.from_any(cfg if cfg is not None else saved['config'] if saved is not None else model).to_dict()
@@ -338,7 +334,7 @@ def _beta_at(cfg:VAEConfig, beta_max:float)->Callable:
     "The function step -> β_t of the run: cyclical annealing if cfg.cycle_steps > 0, else the linear warm-up."
     cycle, warm = cfg.cycle_steps, cfg.warmup_steps
     if cycle: return lambda t: cyclical_beta_schedule(t, cycle, beta_max)
-    return lambda t: beta_schedule(t, warm, beta_max) if t < warm else beta_max
+    return lambda t: beta_schedule(t, warm, beta_max)
 
 def _loss_fn(model:VAE, compile:bool=False, objective:Callable=None, free_bits:float=0.0)->Callable:
     "A function (x, beta) -> 0-dim training loss: `objective(model, x, beta=beta)`, else the β-weighted negative ELBO."
