@@ -97,6 +97,25 @@ def test_help_lists_every_config_field(tmp_path):
     for f in fields(VAEConfig): assert '--' + f.name.replace('_', '-') in res.stdout, f.name
 
 
+HELP_WITHOUT_TORCH = """
+import sys
+from vae_nbdev.cli import train_main, eval_main
+for main in (train_main, eval_main):
+    for argv, status in ((['--help'], 0), (['--no-such-flag'], 2)):
+        try: code = main(argv)
+        except SystemExit as e: code = e.code
+        assert code == status, (main.__name__, argv, code)
+        assert 'torch' not in sys.modules, f'{main.__name__} {argv[0]} imported torch'
+print('no torch')
+"""
+
+
+def test_help_does_not_import_torch(tmp_path):
+    "--help (and a bad flag) answers at once: the parsers need only the config's fields, not torch."
+    res = subprocess.run([sys.executable, '-c', HELP_WITHOUT_TORCH], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0 and 'no torch' in res.stdout, res.stderr[-2000:]
+
+
 def digest(folder):
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(Path(folder).rglob('*')) if p.is_file()}

@@ -6,18 +6,23 @@
 __all__ = []
 
 # %% ../nbs/index.ipynb #7a8fe387
+#| eval: false
 # nbdev_export sets this line to settings.ini's version. With no `__version__` line here it would put one
 # above the module docstring, and `vae_nbdev.__doc__` would be None.
 __version__ = "0.1.0"
-from . import elbo, model, losses, schedule, config, data, train, evaluate, viz
-from .elbo import *
-from .model import *
-from .losses import *
-from .schedule import *
-from .config import *
-from .data import *
-from .train import *
-from .evaluate import *
-from .viz import *
+import importlib
 
-__all__ = [name for module in (elbo, model, losses, schedule, config, data, train, evaluate, viz) for name in module.__all__]
+_MODULES = ('elbo', 'model', 'losses', 'schedule', 'config', 'data', 'train', 'evaluate', 'viz')
+
+def __getattr__(name):
+    "The library's modules and their public names, imported on first use (PEP 562), so that `import vae_nbdev` and the shell commands' --help start without loading torch."
+    if name in _MODULES: return importlib.import_module(f'{__name__}.{name}')
+    modules = [importlib.import_module(f'{__name__}.{m}') for m in _MODULES]
+    if name == '__all__': return [n for m in modules for n in m.__all__]
+    for m in modules:
+        if name in m.__all__: return getattr(m, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__(): return sorted(set(globals()) | set(__getattr__('__all__')) | set(_MODULES))
+
+del __all__  # nbdev writes an empty one at the top; without it, `import *` asks __getattr__

@@ -376,7 +376,7 @@ examples:
 # %% ../nbs/10_cli.ipynb #8d81d11c
 def train_parser()->argparse.ArgumentParser:
     "The argument parser of `vae_nbdev_train`."
-    from vae_nbdev.data import DATASETS, BINARIZE_MODES, DATA_ENV_VAR
+    from vae_nbdev.config import DATASETS, BINARIZE_MODES, DATA_ENV_VAR
     p = argparse.ArgumentParser(prog='vae_nbdev_train', description=_TRAIN_DESCRIPTION, epilog=_TRAIN_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     S = argparse.SUPPRESS   # an option not typed stays absent, so the settings can be layered
@@ -501,7 +501,7 @@ def train_main(argv:Sequence[str]=None, # arguments without the program name (de
 # %% ../nbs/10_cli.ipynb #fad1e0f3
 def eval_parser()->argparse.ArgumentParser:
     "The argument parser of `vae_nbdev_eval`."
-    from vae_nbdev.data import DATASETS, BINARIZE_MODES, DATA_ENV_VAR
+    from vae_nbdev.config import DATASETS, BINARIZE_MODES, DATA_ENV_VAR
     p = argparse.ArgumentParser(prog='vae_nbdev_eval',
                                 description='Evaluate a checkpoint written by vae_nbdev_train on the test split: ELBO, '
                                             'reconstruction and KL terms, IWAE log-likelihood estimate, active units.')
@@ -565,9 +565,9 @@ def run_evaluation(args:argparse.Namespace, # parsed by eval_parser
 def eval_main(argv:Sequence[str]=None, # arguments without the program name (default: sys.argv[1:])
              )->int: # exit status: 0 ok, 1 failed, 2 bad command line, 130 interrupted
     "Entry point of `vae_nbdev_eval`: evaluate a checkpoint and print a table (or JSON)."
-    from vae_nbdev.evaluate import format_report
     args, status = _parse(eval_parser(), argv)
     if args is None: return status
+    from vae_nbdev.evaluate import format_report
     try:
         with _torch_threads(args.threads): rep = run_evaluation(args)
     except KeyboardInterrupt:

@@ -10,16 +10,14 @@ import dataclasses
 from dataclasses import dataclass, asdict, fields
 from typing import Optional
 
-import torch
 from fastcore.basics import patch
-from .model import VAE, likelihood_name, ACTIVATIONS, OBS_NOISE
-from .model import _check_positive_int, _check_nonnegative
 
 # %% ../nbs/04_config.ipynb #5e345cba
 LR_SCHEDULES = ('constant', 'cosine')
 
 def _check_positive_number(name:str, value, hint:str='')->float:
     "`value` if it is a finite number > 0; TypeError for bools and non-numbers."
+    from vae_nbdev.model import _check_nonnegative
     value = _check_nonnegative(name, value, hint=hint)
     if value == 0:
         fix = f"; {hint}" if hint else '.'
@@ -34,6 +32,10 @@ def _check_choice(name:str, value, valid):
 # %% ../nbs/04_config.ipynb #ca9a599b
 def _check_config(cfg):
     "ValueError/TypeError naming the first field of `cfg` with a value it cannot take."
+    # Imported on first use, as in build_model: the command line reads VAEConfig's fields for
+    # --help, and importing torch with the model would take seconds.
+    from vae_nbdev.model import likelihood_name, ACTIVATIONS, OBS_NOISE
+    from vae_nbdev.model import _check_positive_int, _check_nonnegative
     for name in ('input_dim', 'hidden_dim', 'latent_dim', 'n_layers', 'batch_size'):
         _check_positive_int(name, getattr(cfg, name))
     for name in ('warmup_steps', 'cycle_steps', 'epochs', 'seed'):
@@ -51,6 +53,15 @@ def _check_config(cfg):
         raise ValueError(f"obs_noise={cfg.obs_noise!r} needs a likelihood with a scale; "
                          "the Bernoulli has none. Use recon_loss='gaussian' or 'laplace', "
                          "or obs_noise='fixed'.")
+
+# %% ../nbs/04_config.ipynb #d4a7c1e9
+# The data a run can read, and how, named here rather than in 05_data, which loads them, so that
+# the command line can list them without importing torch.
+DATASETS = {'sample': 'the MNIST sample shipped inside vae_nbdev (10,000 train / 2,000 test digits)',
+            'mnist': 'MNIST via torchvision.datasets.MNIST (60,000 / 10,000)',
+            'fashion': 'Fashion-MNIST via torchvision.datasets.FashionMNIST (60,000 / 10,000)'}
+BINARIZE_MODES = ('none', 'static', 'threshold', 'dynamic')
+DATA_ENV_VAR = 'VAE_NBDEV_DATA'  # the environment variable naming a torchvision root
 
 # %% ../nbs/04_config.ipynb #f3e14ab0
 @dataclass
@@ -112,8 +123,10 @@ MODEL_FIELDS = ('input_dim', 'hidden_dim', 'latent_dim', 'n_layers', 'recon_loss
 # %% ../nbs/04_config.ipynb #e3ba407c
 def build_model(
     cfg:VAEConfig=None, # a VAEConfig, a dict, or an object with config attributes
-)->VAE:
+)->'VAE':
     "The `VAE` a configuration describes, with initial weights drawn from `cfg.seed`."
+    import torch
+    from vae_nbdev.model import VAE
     cfg = VAEConfig.from_any(cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

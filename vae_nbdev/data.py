@@ -20,11 +20,9 @@ from torch import Tensor
 from fastcore.basics import patch
 
 from .model import _check_positive_int, _check_nonnegative
+from .config import DATASETS, BINARIZE_MODES, DATA_ENV_VAR
 
 # %% ../nbs/05_data.ipynb #a92a9274
-DATASETS = {'sample': 'the MNIST sample shipped inside vae_nbdev (10,000 train / 2,000 test digits)',
-            'mnist': 'MNIST via torchvision.datasets.MNIST (60,000 / 10,000)',
-            'fashion': 'Fashion-MNIST via torchvision.datasets.FashionMNIST (60,000 / 10,000)'}
 SPLITS = ('train', 'test')
 _TV_FOLDER = {'mnist': 'MNIST', 'fashion': 'FashionMNIST'}  # torchvision's class name = its folder name
 _IDX_FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
@@ -49,7 +47,6 @@ def _sample_arrays():
     with ref.open('rb') as f, np.load(f) as z: return {k: z[k] for k in z.files}
 
 # %% ../nbs/05_data.ipynb #d9915fdd
-DATA_ENV_VAR = 'VAE_NBDEV_DATA'
 DEFAULT_DATA_ROOT = '~/.cache/vae_nbdev'
 
 # %% ../nbs/05_data.ipynb #b546a75a
@@ -225,8 +222,6 @@ def bce_floor(x:Tensor, # targets in [0,1], shape (B, D)
     return (torch.special.entr(x) + torch.special.entr(1 - x)).sum(1).mean()
 
 # %% ../nbs/05_data.ipynb #8c94e654
-BINARIZE_MODES = ('none', 'static', 'threshold', 'dynamic')
-
 def _check_finite(x, arg='x'):
     "`x` if it holds no NaN or infinite value, else a ValueError naming `arg` and counting them."
     if x.is_floating_point() and not (ok := torch.isfinite(x)).all():
