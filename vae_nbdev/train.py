@@ -254,7 +254,7 @@ def load_checkpoint(path:Path, # a file written by save_checkpoint or by fit (a 
 
 # %% ../nbs/06_train.ipynb #61db5dd9
 def load_model(path:Path, # a checkpoint file (a str is fine)
-               device:str='cpu', # where to put the model (see `get_device`)
+               device:str='cpu', # where to put the model (see get_device)
               )->VAE: # the trained model, in eval mode
     "Rebuild the `VAE` stored in a checkpoint with `build_model`, load its weights, and put it in eval mode."
     ck = load_checkpoint(path)
