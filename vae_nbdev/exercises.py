@@ -202,29 +202,25 @@ def solutions(nb:dict)->dict:
         for r in exercise_regions(src, direc): out[r.name] = lines[r.start:r.end]
     return out
 
-_STUB = re.compile(r'^(\s*)raise NotImplementedError\("([A-Za-z_]\w*): implement ')
+# a stub as _stub_line writes it: one line, or two when the hint goes on a second line
+_STUB = re.compile(r'^([ \t]*)raise NotImplementedError\("([A-Za-z_]\w*): implement (?:.*\n)*?.*"\)[ \t]*\n', re.M)
+
+def _fill_stubs(src:str, fill)->str:
+    "`src` with each stub replaced by `fill(name, indent)`, the text of whole lines; where that is None, the stub stays."
+    end = '' if src.endswith('\n') else '\n'
+    def sub(m):
+        new = fill(m.group(2), m.group(1))
+        return m.group(0) if new is None else new
+    return _STUB.sub(sub, src + end).removesuffix(end)
 
 def restore_solutions(ex_nb:dict, # an exercise notebook
                       course_nb:dict, # the course notebook it was made from
                      )->dict: # ex_nb with every stub replaced by its solution
     "Paste the course's solutions back into an exercise notebook, as a learner who solved everything would."
     sols, nb = solutions(course_nb), json.loads(json.dumps(ex_nb))
+    fill = lambda name, indent: ''.join(sols[name]) if name in sols else None
     for cell in nb['cells']:
-        if cell['cell_type'] != 'code': continue
-        lines = _src(cell).splitlines(keepends=True)
-        new, skip = [], False
-        for line in lines:
-            if skip:  # the stub's second line
-                skip = not line.rstrip().endswith('")')
-                if not line.endswith('\n'): new[-1] = new[-1].rstrip('\n')
-                continue
-            m = _STUB.match(line)
-            if m and m.group(2) in sols:
-                sol, skip = list(sols[m.group(2)]), not line.rstrip().endswith('")')
-                if not line.endswith('\n'): sol[-1] = sol[-1].rstrip('\n')
-                new += sol
-            else: new.append(line)
-        _set_src(cell, ''.join(new))
+        if cell['cell_type'] == 'code': _set_src(cell, _fill_stubs(_src(cell), fill))
     nb['cells'] = [c for c in nb['cells'] if not (c['cell_type'] == 'markdown' and _src(c).startswith('> **Exercise edition.**'))]
     return nb
 
