@@ -21,7 +21,7 @@ from matplotlib.colors import BoundaryNorm
 from matplotlib.ticker import MaxNLocator
 
 from .model import VAE, _check_positive_int, _check_vae, _flatten
-from .losses import kl_terms
+from .evaluate import _encode_all, kl_per_dimension
 
 # %% ../nbs/08_visualize.ipynb #b574d8cc
 def _new_figure(nrows=1, ncols=1, figsize=(6, 3), **kwargs):
@@ -45,12 +45,6 @@ def _inputs(x, model, name='x'):
     x = _flatten(x, model.input_dim, name)
     if len(x) == 0: raise ValueError(f"{name} must hold at least one example, got an empty batch.")
     return x.detach().float().cpu()
-
-def _posterior(model, x, bs=1024):
-    "Posterior means and log-variances of a batch, computed in chunks of `bs` rows."
-    with _inference(model) as dev:
-        outs = [model.encode(xb.to(dev)) for xb in x.split(bs)]
-    return torch.cat([m for m, _ in outs]).cpu(), torch.cat([v for _, v in outs]).cpu()
 
 def _decode_mean(model, z):
     "The decoder mean sigmoid(decode(z)) on the CPU."
@@ -113,7 +107,7 @@ def show_reconstructions(model:VAE, # a trained VAE
     "Inputs above their reconstructions sigmoid(decode(mu)), decoded at the posterior mean."
     _check_positive_int('n', n)
     x = _inputs(x, model)[:n]
-    mu, _ = _posterior(model, x)
+    mu, _ = _encode_all(model, x, 1024)
     xhat = _decode_mean(model, mu)
     nrow = nrow or min(len(x), 10)
     top, bottom = image_grid(x, nrow, shape), image_grid(xhat, nrow, shape)
@@ -205,7 +199,7 @@ def show_latent_space(model:VAE, # a trained VAE
         y = torch.as_tensor(y).long().cpu().reshape(-1)
         if len(y) != len(x):
             raise ValueError(f"y must hold one label per row of x: got {len(y)} labels for {len(x)} inputs.")
-    mu, _ = _posterior(model, x, bs)
+    mu, _ = _encode_all(model, x, bs)
     L = mu.shape[1]
     if L == 1:
         pts = torch.stack([mu[:, 0], y.float() if y is not None else torch.zeros(len(mu))], 1)
@@ -254,10 +248,10 @@ def show_latent_traversals(model:VAE, # a trained VAE
     _check_positive_int('max_dims', max_dims)
     L = model.latent_dim
     x0 = x0.detach().float().cpu().reshape(1, -1)
-    mu0 = _posterior(model, x0)[0][0]
+    mu0 = _encode_all(model, x0, 1)[0][0]
     if dims is None:
         ref = x0 if x_ref is None else _inputs(x_ref, model, 'x_ref')
-        kl = kl_terms(*_posterior(model, ref)).mean(0)
+        kl = kl_per_dimension(model, ref)
         dims = kl.argsort(descending=True)[:min(max_dims, L)].tolist()
     else:
         dims = list(dims) if isinstance(dims, (list, tuple, range)) else [dims]
