@@ -144,18 +144,25 @@ def _stub_line(r:Region)->str:
     if len(first) + len(hint) > 100: return f'{first}"\n{r.indent}{" " * 26}"{sep}{hint}")\n'
     return f'{first}{sep}{hint}")\n'
 
+def _mark_lines(r:Region, old:list)->list:
+    return [f'{r.indent}### BEGIN SOLUTION\n', *old, f'{r.indent}### END SOLUTION\n']
+
+def _exercise_cell(src:str, names:list, nbgrader:bool)->tuple:
+    "(`src` with each solution stubbed, or marked for nbgrader; the names of its exercises), from one parse."
+    if not src.endswith('\n'): src += '\n'
+    regions = exercise_regions(src, names)
+    replace = _mark_lines if nbgrader else lambda r, old: [_stub_line(r)]
+    return _replace_regions(src, regions, replace).rstrip('\n'), [r.name for r in regions]
+
 def stub_source(src:str, # a cell's source
                 names:list=None, # functions to stub (None or []: every top-level function)
                )->str: # the source with each solution replaced by raise NotImplementedError(...)
     "The learner's version of an exercise cell."
-    if not src.endswith('\n'): src += '\n'
-    return _replace_regions(src, exercise_regions(src, names), lambda r, old: [_stub_line(r)]).rstrip('\n')
+    return _exercise_cell(src, names, nbgrader=False)[0]
 
 def mark_source(src:str, names:list=None)->str:
     "An exercise cell with nbgrader's `### BEGIN SOLUTION` / `### END SOLUTION` lines around each solution."
-    if not src.endswith('\n'): src += '\n'
-    mark = lambda r, old: [f'{r.indent}### BEGIN SOLUTION\n', *old, f'{r.indent}### END SOLUTION\n']
-    return _replace_regions(src, exercise_regions(src, names), mark).rstrip('\n')
+    return _exercise_cell(src, names, nbgrader=True)[0]
 
 # %% ../nbs/11_exercises.ipynb #63f8dbd9
 def _src(cell)->str: return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
@@ -173,10 +180,9 @@ def exercise_notebook(nb:dict, # a course notebook, as read with json.load
         if _is_export_call(cell): continue  # a learner's folder is not an nbdev project
         direc = exercise_directive(_src(cell)) if cell['cell_type'] == 'code' else None
         if direc is not None:
-            src = _src(cell)
-            here = [r.name for r in exercise_regions(src, direc)]
+            new, here = _exercise_cell(_src(cell), direc, nbgrader)
             names += here
-            _set_src(cell, mark_source(src, direc) if nbgrader else stub_source(src, direc))
+            _set_src(cell, new)
             if nbgrader:  # what nbgrader's "Create Assignment" toolbar stores on a solution cell
                 cell.setdefault('metadata', {})['nbgrader'] = dict(grade=False, grade_id='-'.join(here), locked=False,
                                                                    schema_version=3, solution=True, task=False)
