@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, asdict, fields
 from typing import Optional
 
+import vae_nbdev
 from fastcore.basics import patch
 
 # %% ../nbs/04_config.ipynb #5e345cba
@@ -123,7 +124,7 @@ MODEL_FIELDS = ('input_dim', 'hidden_dim', 'latent_dim', 'n_layers', 'recon_loss
 # %% ../nbs/04_config.ipynb #e3ba407c
 def build_model(
     cfg:VAEConfig=None, # a VAEConfig, a dict, or an object with config attributes
-)->'VAE':
+)->'vae_nbdev.model.VAE':
     "The `VAE` a configuration describes, with initial weights drawn from `cfg.seed`."
     import torch
     from vae_nbdev.model import VAE
