@@ -180,6 +180,11 @@ def graded(tmp_path_factory):
     (out / 'syntax.py').write_text(sol.replace('def decode(self, z):', 'def decode(self, z)'))
     (out / 'independent.py').write_text(solve((out / 'skeleton/student/vae.py').read_text(), INDEPENDENT))
     files['independent'] = out / 'independent.py'
+    # kl_divergence never returns, and compute_elbo computes its KL itself: the grader must still end
+    own_kl = '0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=1).mean()'
+    (out / 'kl_loop.py').write_text(sol.replace(f'return {own_kl}', 'while True: pass')
+                                       .replace('kl = kl_divergence(mu, logvar)', f'kl = {own_kl}'))
+    files['infinite loop in kl_divergence'] = out / 'kl_loop.py'
     files['syntax error'] = out / 'syntax.py'
     local = subprocess.Popen([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], cwd=out / 'solution',
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
@@ -219,6 +224,9 @@ def test_misbehaving_code_gets_a_clear_verdict(graded):
         assert all(words in d for d in f.values()), f
     loop = failed(res['infinite loop in decode'])
     assert 'took more than' in loop['decode'] and set(loop) <= {'decode', 'forward'}
+    kl_loop = failed(res['infinite loop in kl_divergence'])
+    assert 'took more than' in kl_loop['kl_divergence'], kl_loop
+    assert set(kl_loop) <= {'kl_divergence', 'compute_elbo', 'vae_loss'}, kl_loop
     crash = failed(res['crash in beta_schedule'])
     assert set(crash) == {'beta_schedule'} and 'died' in crash['beta_schedule']
     stdin = failed(res['reads stdin in encode'])
