@@ -2,7 +2,7 @@
 
     python scripts/check_docs.py docs                      # check the site
     python scripts/check_docs.py docs --log render.log     # ...and the captured nbdev_docs output
-    python scripts/check_docs.py docs --strict             # the layout notes fail too
+    python scripts/check_docs.py docs --strict             # the layout notes fail too (as .ci/run does)
     python scripts/check_docs.py                           # before rendering: only the notebook cells nbdev_docs would run
 
 Fails (exit 1) on:
