@@ -35,25 +35,17 @@ def _check_config(cfg):
     "ValueError/TypeError naming the first field of `cfg` with a value it cannot take."
     # Imported on first use, as in build_model: the command line reads VAEConfig's fields for
     # --help, and importing torch with the model would take seconds.
-    from vae_nbdev.model import likelihood_name, ACTIVATIONS, OBS_NOISE
-    from vae_nbdev.model import _check_positive_int, _check_nonnegative
-    for name in ('input_dim', 'hidden_dim', 'latent_dim', 'n_layers', 'batch_size'):
-        _check_positive_int(name, getattr(cfg, name))
+    from vae_nbdev.model import _check_vae_args, _check_positive_int, _check_nonnegative
+    _check_vae_args(cfg.input_dim, cfg.hidden_dim, cfg.latent_dim, cfg.n_layers, cfg.recon_loss,
+                    cfg.beta, cfg.activation, cfg.obs_noise)   # the fields VAE itself checks
+    _check_positive_int('batch_size', cfg.batch_size)
     for name in ('warmup_steps', 'cycle_steps', 'epochs', 'seed'):
         _check_nonnegative(name, getattr(cfg, name), integer=True)
-    _check_nonnegative('beta', cfg.beta, hint='0: autoencoder, 1: VAE, > 1: beta-VAE.')
     _check_nonnegative('free_bits', cfg.free_bits, hint='KL nats per dimension; 0: off.')
     _check_positive_number('lr', cfg.lr, hint='Adam usually works with 1e-4 to 1e-2.')
     if cfg.grad_clip is not None:
         _check_positive_number('grad_clip', cfg.grad_clip, hint='or None: no clipping.')
-    likelihood_name(cfg.recon_loss)
-    _check_choice('activation', cfg.activation, ACTIVATIONS)
     _check_choice('lr_schedule', cfg.lr_schedule, LR_SCHEDULES)
-    _check_choice('obs_noise', cfg.obs_noise, OBS_NOISE)
-    if cfg.obs_noise != 'fixed' and likelihood_name(cfg.recon_loss) == 'bce':
-        raise ValueError(f"obs_noise={cfg.obs_noise!r} needs a likelihood with a scale; "
-                         "the Bernoulli has none. Use recon_loss='gaussian' or 'laplace', "
-                         "or obs_noise='fixed'.")
 
 # %% ../nbs/04_config.ipynb #d4a7c1e9
 # The data a run can read, and how, named here rather than in 05_data, which loads them, so that
