@@ -6,7 +6,6 @@
 __all__ = []
 
 # %% ../nbs/index.ipynb #7a8fe387
-#| eval: false
 # nbdev_export sets this line to settings.ini's version. With no `__version__` line here it would put one
 # above the module docstring, and `vae_nbdev.__doc__` would be None.
 __version__ = "0.1.0"
@@ -14,15 +13,20 @@ import importlib
 
 _MODULES = ('elbo', 'model', 'losses', 'schedule', 'config', 'data', 'train', 'evaluate', 'viz')
 
-def __getattr__(name):
-    "The library's modules and their public names, imported on first use (PEP 562), so that `import vae_nbdev` and the shell commands' --help start without loading torch."
-    if name in _MODULES: return importlib.import_module(f'{__name__}.{name}')
-    modules = [importlib.import_module(f'{__name__}.{m}') for m in _MODULES]
-    if name == '__all__': return [n for m in modules for n in m.__all__]
-    for m in modules:
-        if name in m.__all__: return getattr(m, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The package imports its modules on first use (PEP 562), so that `import vae_nbdev` and the shell
+# commands' --help start without loading torch. Only as the package: run in a notebook, these hooks
+# would attach to the notebook's own namespace.
+if __name__ == 'vae_nbdev':
+    del __all__  # the empty one nbdev writes at the top: `import *` then asks __getattr__
 
-def __dir__(): return sorted(set(globals()) | set(__getattr__('__all__')) | set(_MODULES))
+    def __getattr__(name):
+        "A module of the library, or a public name of one of them, imported when first asked for."
+        if name in _MODULES: return importlib.import_module(f'{__name__}.{name}')
+        modules = [importlib.import_module(f'{__name__}.{m}') for m in _MODULES]
+        if name == '__all__': return [n for m in modules for n in m.__all__]
+        for m in modules:
+            if name in m.__all__: return getattr(m, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-del __all__  # nbdev writes an empty one at the top; without it, `import *` asks __getattr__
+    def __dir__(): return sorted(set(globals()) | set(__getattr__('__all__')) | set(_MODULES))
+
