@@ -542,11 +542,13 @@ def trained_data(checkpoint, # path of a checkpoint.pt
 def run_evaluation(args:argparse.Namespace, # parsed by eval_parser
                   )->dict: # the evaluate_model report plus checkpoint, dataset, binarize, data_source
     "Load the checkpoint, pick the data it was trained on (unless the flags say otherwise), evaluate on the test split."
-    from vae_nbdev.train import load_model
+    from vae_nbdev.config import build_model
     from vae_nbdev.evaluate import evaluate_model
     path = Path(args.checkpoint).expanduser()
     state = _read_checkpoint(path, resume=False)
-    try: model = load_model(path)
+    try:   # what load_model does, on the checkpoint already read
+        model = build_model(state['config'])
+        model.load_state_dict(state['model'])
     except Exception as e:
         raise ValueError(f"could not rebuild the model from {path} ({type(e).__name__}: {' '.join(str(e).split())[:300]}).") from e
     known, where = trained_data(path, state)
@@ -558,7 +560,7 @@ def run_evaluation(args:argparse.Namespace, # parsed by eval_parser
                     f"binarize={opts['binarize']} are assumed; pass --dataset and --binarize to choose")
     data = _load_data(opts, args.batch_size, 0)
     x = data.test.x if args.n is None else data.test.x[:args.n]
-    model.to(_device(args.device))
+    model.to(_device(args.device)).eval()
     report = evaluate_model(model, x, k=args.k, batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
     return dict(report, checkpoint=str(path), dataset=opts['dataset'], binarize=opts['binarize'], data_source=source)
 
