@@ -301,17 +301,6 @@ def _stdout_in_flags():
     try: yield
     finally: sys.stdout = old
 
-def _read_history(out:Path)->list:
-    try: h = json.loads((out/HISTORY).read_text())
-    except (OSError, ValueError): return []
-    return h if isinstance(h, list) else []
-
-def _merge_history(old:list, new:list)->list:
-    "`old` entries for epochs before the first epoch in `new`, then `new`."
-    if not new: return list(old)
-    first = new[0].get('epoch', math.inf)
-    return [h for h in old if h.get('epoch', math.inf) < first] + list(new)
-
 # %% ../nbs/10_cli.ipynb #ea6ac8f2
 def run_training(args:argparse.Namespace, # parsed by train_parser
                 )->dict: # out, config, run settings, history, seconds, files, interrupted; or out, done, nothing_to_do
@@ -344,7 +333,6 @@ def run_training(args:argparse.Namespace, # parsed by train_parser
                n_test=data.test.n, files=[], interrupted=True)
     if not start.started(): return res   # Ctrl-C before the first epoch ended
     # 3. the run has started: history and figures
-    history = res['history'] = _merge_history(_read_history(out) if args.resume else [], history)
     _write_json(out/HISTORY, history)
     res['files'] = [out/CHECKPOINT, out/HISTORY, out/CONFIG]
     res['interrupted'] = history[-1].get('epoch', len(history)) < cfg.epochs
