@@ -108,13 +108,11 @@ _positive_int.__name__ = 'positive integer'
 _RUN_OPTIONS = {'dataset': 'sample', 'binarize': 'none', 'data_dir': None, 'iwae_k': None}  # stored beside the config fields
 _DATA_OPTIONS = ('dataset', 'binarize', 'data_dir')  # the run settings that say which data to load
 
-_config_fields = _field_names  # the VAEConfig field names, in order
-
 _PYTHON_ARG = re.compile(r"\b([a-z_]+)=(None|True|False|'[^']*'|[^\s,;)]+)")
 
 def _in_flags(msg:str)->str:
     "Rewrite a library message's `name=value` for the command's settings as `--name value`."
-    names = set(_config_fields()) | set(_RUN_OPTIONS) | {'device', 'resume', 'root'}
+    names = set(_field_names()) | set(_RUN_OPTIONS) | {'device', 'resume', 'root'}
     def sub(m):
         name, val = m.group(1), m.group(2).strip("'")
         if name not in names: return m.group(0)
@@ -140,7 +138,7 @@ def read_settings(path, # a JSON file holding VAEConfig fields and/or dataset, b
                          '{"latent_dim": 8, "epochs": 5}.') from None
     if not isinstance(settings, dict):
         raise ValueError(f"--config {path} must hold a JSON object of settings, got a {type(settings).__name__}.")
-    valid = _config_fields() + list(_RUN_OPTIONS)
+    valid = _field_names() + list(_RUN_OPTIONS)
     unknown = sorted(set(settings) - set(valid))
     if unknown: raise ValueError(f"--config {path} has unknown keys {unknown}; valid keys are {valid}.")
     return settings
@@ -152,7 +150,7 @@ def resolve_settings(args:argparse.Namespace, # parsed options: a config field i
     merged = {**_RUN_OPTIONS, **(saved or {})}
     if getattr(args, 'config', None): merged.update(read_settings(args.config))
     given = vars(args)
-    merged.update({k: given[k] for k in [*_config_fields(), *_RUN_OPTIONS] if k in given})
+    merged.update({k: given[k] for k in [*_field_names(), *_RUN_OPTIONS] if k in given})
     opts = {k: merged.pop(k) for k in _RUN_OPTIONS}
     k = opts['iwae_k']
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
@@ -226,7 +224,7 @@ def _read_checkpoint(path:Path, resume:bool=True)->dict:
 
 def _saved_settings(out:Path, state:dict)->dict:
     "The settings of the run in `out`: the config its checkpoint stores, and the run settings from its config.json."
-    saved = {k: v for k, v in (state.get('config') or {}).items() if k in _config_fields()}
+    saved = {k: v for k, v in (state.get('config') or {}).items() if k in _field_names()}
     data = state.get('data') if isinstance(state.get('data'), dict) else {}
     saved.update({k: data[k] for k in ('dataset', 'binarize') if data.get(k) is not None})
     if (out/CONFIG).is_file():
@@ -240,7 +238,7 @@ def _show(v): return 'none' if v is None else v
 
 def _check_same_run(cfg:VAEConfig, opts:dict, saved:dict, done:int, out:Path):
     "Refuse a --resume that would change the run in `out`: only --epochs (the total to reach) and --data-dir may differ."
-    old = {**_RUN_OPTIONS, **VAEConfig.from_any({k: v for k, v in saved.items() if k in _config_fields()}).to_dict(),
+    old = {**_RUN_OPTIONS, **VAEConfig.from_any({k: v for k, v in saved.items() if k in _field_names()}).to_dict(),
            **{k: saved[k] for k in _RUN_OPTIONS if k in saved}}
     new = {**cfg.to_dict(), **opts}
     changed = [k for k in new if k not in ('epochs', 'data_dir') and new[k] != old[k]]
