@@ -528,13 +528,11 @@ def trained_data(checkpoint, # path of a checkpoint.pt
 def run_evaluation(args:argparse.Namespace, # parsed by eval_parser
                   )->dict: # the evaluate_model report plus checkpoint, dataset, binarize, data_source
     "Load the checkpoint, pick the data it was trained on (unless the flags say otherwise), evaluate on the test split."
-    from vae_nbdev.config import build_model
+    from vae_nbdev.train import _model_from_checkpoint
     from vae_nbdev.evaluate import evaluate_model
     path = Path(args.checkpoint).expanduser()
     state = _read_checkpoint(path, resume=False)
-    try:   # what load_model does, on the checkpoint already read
-        model = build_model(state['config'])
-        model.load_state_dict(state['model'])
+    try: model = _model_from_checkpoint(state)   # as load_model does, on the checkpoint already read
     except Exception as e:
         raise ValueError(f"could not rebuild the model from {path} ({type(e).__name__}: {' '.join(str(e).split())[:300]}).") from e
     known, where = trained_data(path, state)

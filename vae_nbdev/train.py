@@ -253,14 +253,17 @@ def load_checkpoint(path:Path, # a file written by save_checkpoint or by fit (a 
     return ck
 
 # %% ../nbs/06_train.ipynb #61db5dd9
+def _model_from_checkpoint(ck:dict)->VAE:
+    "The `VAE` of a loaded checkpoint: `build_model` on its config, then its weights."
+    model = build_model(ck['config'])
+    model.load_state_dict(ck['model'])
+    return model
+
 def load_model(path:Path, # a checkpoint file (a str is fine)
                device:str='cpu', # where to put the model (see get_device)
               )->VAE: # the trained model, in eval mode
     "Rebuild the `VAE` stored in a checkpoint with `build_model`, load its weights, and put it in eval mode."
-    ck = load_checkpoint(path)
-    model = build_model(ck['config'])
-    model.load_state_dict(ck['model'])
-    return model.to(get_device(device)).eval()
+    return _model_from_checkpoint(load_checkpoint(path)).to(get_device(device)).eval()
 
 # %% ../nbs/06_train.ipynb #b205f91f
 class ConfigMismatchError(ValueError):
